@@ -1,0 +1,44 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The boundary between the server's plumbing (main.c, service-mode.c, direct-mode.c) and the
+ * ext4 implementation (ext4-*.c, ops.c). The plumbing obtains a device fd (received from the
+ * helper, or opened itself in direct mode), opens the filesystem through this interface before
+ * any FUSE traffic, and hands svc_fuse_ops() to fuse_session_new() with the struct svc_fs as
+ * userdata.
+ */
+#ifndef FUSE4FS_SVC_FS_H
+#define FUSE4FS_SVC_FS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct fuse_lowlevel_ops;
+struct svc_fs;
+
+struct svc_fs_options {
+	bool read_only; /* always true until the read-write issue lands */
+	bool debug;     /* trace every request */
+};
+
+/*
+ * Open the ext2/3/4 filesystem on device_fd (a block device or a regular file; the fd stays
+ * owned by the caller and must outlive the svc_fs). Reads and checks the superblock, the group
+ * descriptors and the root inode. An image this server cannot serve safely is refused:
+ * -EUCLEAN/-EINVAL for a filesystem that is not ext2/3/4 or is corrupt, -EOPNOTSUPP for an
+ * unsupported feature, -EAGAIN for a journal that needs recovery. On failure, why[] holds one
+ * sentence for the user that says what was wrong and what to do (it is sent to the helper and
+ * printed there). On success *ret is the open filesystem.
+ */
+int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs **ret,
+		char *why, size_t why_size);
+
+/* Flush and close; safe on NULL. Returns -errno if writing back failed. */
+int svc_fs_close(struct svc_fs *fs);
+
+/* The low-level operations; userdata for fuse_session_new() is the struct svc_fs. */
+const struct fuse_lowlevel_ops *svc_fuse_ops(void);
+
+/* Size of struct fuse_lowlevel_ops the table was built for (pass to fuse_session_new). */
+size_t svc_fuse_ops_size(void);
+
+#endif
