@@ -49,29 +49,37 @@ void proto_msg_init(struct proto_msg *m, uint16_t type, uint16_t version);
 
 /* Setters mark the record present. proto_set_string() returns -ENAMETOOLONG for a string over
  * its wire limit (PROTO_MESSAGE_MAX for MESSAGE, PROTO_STRING_MAX otherwise) and -EINVAL for a
- * tag that is not a string. */
+ * tag that is not a string, or for a string the decoder would reject: empty, or containing a
+ * control character (0x01-0x1f, 0x7f). proto_set_u16()/proto_set_u32() with a tag of another
+ * type set nothing, so the following proto_encode() fails with -EINVAL. */
 void proto_set_u16(struct proto_msg *m, enum proto_tag tag, uint16_t v);
 void proto_set_u32(struct proto_msg *m, enum proto_tag tag, uint32_t v);
 int proto_set_string(struct proto_msg *m, enum proto_tag tag, const char *s);
 
 /* Bytes out. Checks that the records present are exactly those the type allows and that
- * every required one is there (-EINVAL otherwise), writes *ret_len on success.
- * -EMSGSIZE when buf is too small. */
+ * every required one is there and that every value passes the decoder's checks (-EINVAL
+ * otherwise), writes *ret_len on success. -EMSGSIZE when buf is too small. Records go out in
+ * tag order. */
 int proto_encode(const struct proto_msg *m, uint8_t *buf, size_t size, size_t *ret_len);
 
-/* Bytes in, struct out; pure (no fds, no syscalls). On failure returns -errno and, when
- * ret_reason is not NULL, a static string that names exactly what was wrong:
+/* Bytes in, struct out; pure (no fds, no syscalls, no allocation). ret may be NULL to only
+ * validate. On failure returns -errno and, when ret_reason is not NULL, a static string that
+ * names exactly what was wrong (docs/protocol.md lists them all):
  *   -EBADMSG   malformed: bad magic, short header, length mismatch, truncated record, nonzero
  *              reserved field or padding, unknown flag bit, wrong value size, embedded NUL,
  *              duplicate record, unknown critical record, record not allowed for this type,
- *              required record missing, unknown message type
+ *              required record missing, unknown message type, too many records, empty
+ *              string or one with a control character, unknown MOUNT_FLAGS bit, version 0,
+ *              VERSION_MIN > VERSION_MAX, ERRNO over 4095, ERROR with ERRNO 0
  *   -EMSGSIZE  datagram or string over its limit
  *   -EPROTONOSUPPORT  header version outside PROTO_VERSION_MIN..MAX
  * The output is written only on success. */
 int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *ret, const char **ret_reason);
 
 /* Encode and send one datagram with MSG_NOSIGNAL, passing n_fds descriptors with SCM_RIGHTS.
- * -EPIPE/-ECONNRESET when the peer is gone. */
+ * -EPIPE/-ECONNRESET when the peer is gone, -EPERM when the peer refuses fds (SO_PASSRIGHTS=0),
+ * -EINVAL when the message does not encode or n_fds is not what its type carries
+ * (proto_msg_type_fds()): the receiver would reject it anyway. */
 int proto_send(int sock, const struct proto_msg *m, const int *fds, unsigned n_fds);
 
 /* Wait at most timeout_ms (-1: forever; only for callers with another bound) for one datagram,
@@ -104,5 +112,9 @@ int proto_disable_passrights(int sock);
 
 /* Names for logs and docs: "HELLO", "MOUNT_REQUEST", ... or "unknown". */
 const char *proto_msg_type_name(uint16_t type);
+
+/* How many fds must travel with a message of this type (PROTO_MOUNT_CONTEXT_FDS for
+ * MOUNT_CONTEXT, 0 for the others and for unknown types). */
+unsigned proto_msg_type_fds(uint16_t type);
 
 #endif
