@@ -1,0 +1,229 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * /proc/self/mountinfo parsing, for the unmount policy (whose mount is it?).
+ *
+ * Mountpoint paths in there are chosen by users (any directory they can write), so the
+ * parser must not be confused by spaces, newlines or backslashes in them: the kernel escapes
+ * space, tab, newline and backslash as \ooo octal, and we unescape exactly that. Anything that
+ * does not look like the documented format is an error, never a guess (proc(5)):
+ *
+ *   36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root rw,errors=continue
+ *   (1)(2)(3)   (4)   (5)      (6)       (7)   (8) (9)   (10)         (11)
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "helper.h"
+
+/* Next space-separated field; NULL at the end of the line. Fields never contain a raw space
+ * (the kernel escapes it) and are separated by exactly one. */
+static char *next_field(char **cursor)
+{
+	char *s = *cursor, *e;
+
+	if (!s || !*s)
+		return NULL;
+	e = strchr(s, ' ');
+	if (e) {
+		*e = '\0';
+		*cursor = e + 1;
+	} else {
+		*cursor = s + strlen(s);
+	}
+	return s;
+}
+
+/* In place: \ooo (three octal digits) -> the byte. A stray backslash, a short or out of
+ * range escape, or an escape producing NUL is malformed. */
+static int unescape_octal(char *s)
+{
+	char *o = s;
+
+	for (char *i = s; *i; i++) {
+		if (*i != '\\') {
+			*o++ = *i;
+			continue;
+		}
+		if (i[1] < '0' || i[1] > '3' || i[2] < '0' || i[2] > '7' || i[3] < '0' || i[3] > '7')
+			return -EINVAL;
+		int v = (i[1] - '0') * 64 + (i[2] - '0') * 8 + (i[3] - '0');
+		if (v == 0)
+			return -EINVAL;
+		*o++ = (char)v;
+		i += 3;
+	}
+	*o = '\0';
+	return 0;
+}
+
+static int parse_int(const char *s, int *ret)
+{
+	char *e;
+	long v;
+
+	if (!s || *s < '0' || *s > '9')
+		return -EINVAL;
+	errno = 0;
+	v = strtol(s, &e, 10);
+	if (errno || *e || v < 0 || v > INT_MAX)
+		return -EINVAL;
+	*ret = (int)v;
+	return 0;
+}
+
+static int parse_devnum(const char *s, unsigned *ret_major, unsigned *ret_minor)
+{
+	char buf[32], *colon;
+	int ma, mi;
+
+	if (strlen(s) >= sizeof(buf))
+		return -EINVAL;
+	strcpy(buf, s);
+	colon = strchr(buf, ':');
+	if (!colon)
+		return -EINVAL;
+	*colon = '\0';
+	if (parse_int(buf, &ma) < 0 || parse_int(colon + 1, &mi) < 0)
+		return -EINVAL;
+	*ret_major = (unsigned)ma;
+	*ret_minor = (unsigned)mi;
+	return 0;
+}
+
+int helper_mountinfo_parse_line(char *line, struct helper_mountinfo_entry *ret)
+{
+	struct helper_mountinfo_entry e = {};
+	char *cur = line, *f, *fields[6];
+	size_t len = strlen(line);
+
+	if (len > 0 && line[len - 1] == '\n')
+		line[len - 1] = '\0';
+
+	if (parse_int(next_field(&cur), &e.mount_id) < 0 ||
+	    parse_int(next_field(&cur), &e.parent_id) < 0)
+		return -EINVAL;
+	f = next_field(&cur);
+	if (!f || parse_devnum(f, &e.major, &e.minor) < 0)
+		return -EINVAL;
+	for (int i = 0; i < 3; i++) {
+		fields[i] = next_field(&cur);
+		if (!fields[i] || !*fields[i])
+			return -EINVAL;
+	}
+	/* Optional fields (shared:N, master:N, ...) until a lone "-". */
+	for (;;) {
+		f = next_field(&cur);
+		if (!f)
+			return -EINVAL;
+		if (strcmp(f, "-") == 0)
+			break;
+		if (!*f)
+			return -EINVAL;
+	}
+	for (int i = 3; i < 6; i++) {
+		fields[i] = next_field(&cur);
+		if (!fields[i])
+			return -EINVAL;
+	}
+	/* Exactly eleven-ish fields: trailing data means we misread the line. */
+	if (*cur)
+		return -EINVAL;
+	if (!*fields[3] || !*fields[5])
+		return -EINVAL; /* fstype and super options are never empty; source may be */
+
+	for (int i = 0; i < 6; i++)
+		if (unescape_octal(fields[i]) < 0)
+			return -EINVAL;
+
+	e.root = fields[0];
+	e.mountpoint = fields[1];
+	e.mount_options = fields[2];
+	e.fstype = fields[3];
+	e.source = fields[4];
+	e.super_options = fields[5];
+	*ret = e;
+	return 0;
+}
+
+int helper_super_options_user_id(const char *opts, uid_t *ret)
+{
+	const char *p = opts;
+	bool found = false;
+	uid_t uid = 0;
+
+	while (*p) {
+		const char *end = strchrnul(p, ',');
+		size_t n = (size_t)(end - p);
+
+		if (n > 8 && strncmp(p, "user_id=", 8) == 0) {
+			char buf[16];
+			char *e;
+			unsigned long v;
+
+			/* The value is the kernel's "%u"; anything else is not from it. */
+			if (found || n - 8 >= sizeof(buf))
+				return -EINVAL;
+			memcpy(buf, p + 8, n - 8);
+			buf[n - 8] = '\0';
+			if (buf[0] < '0' || buf[0] > '9' || (buf[0] == '0' && buf[1]))
+				return -EINVAL;
+			errno = 0;
+			v = strtoul(buf, &e, 10);
+			if (errno || *e || v > UINT32_MAX)
+				return -EINVAL;
+			uid = (uid_t)v;
+			found = true;
+		} else if (n == 8 && strncmp(p, "user_id=", 8) == 0) {
+			return -EINVAL;
+		}
+		p = *end ? end + 1 : end;
+	}
+	if (!found)
+		return -ENOENT;
+	*ret = uid;
+	return 0;
+}
+
+int helper_mountinfo_find(FILE *f, int mount_id, struct helper_mount_owner *ret)
+{
+	_cleanup_free_ char *line = NULL;
+	size_t cap = 0;
+
+	for (;;) {
+		struct helper_mountinfo_entry e;
+		struct helper_mount_owner o = {};
+		ssize_t n;
+		uid_t uid;
+		int r;
+
+		errno = 0;
+		n = getline(&line, &cap, f);
+		if (n < 0)
+			return errno ? -errno : -ENOENT;
+		if ((size_t)n != strlen(line))
+			return -EINVAL; /* embedded NUL: not the kernel's text */
+		if (helper_mountinfo_parse_line(line, &e) < 0)
+			return -EINVAL; /* the kernel's file does not fail to parse; if it does,
+					 * refuse rather than skip a line that might be ours */
+		if (e.mount_id != mount_id)
+			continue;
+
+		if (strlen(e.fstype) >= sizeof(o.fstype) ||
+		    strlen(e.mountpoint) >= sizeof(o.mountpoint))
+			return -ENAMETOOLONG;
+		strcpy(o.fstype, e.fstype);
+		strcpy(o.mountpoint, e.mountpoint);
+		r = helper_super_options_user_id(e.super_options, &uid);
+		if (r == 0) {
+			o.has_user_id = true;
+			o.user_id = uid;
+		} else if (r != -ENOENT) {
+			return r;
+		}
+		*ret = o;
+		return 0;
+	}
+}

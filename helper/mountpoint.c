@@ -1,0 +1,178 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * MOUNTPOINT: canonicalise as the caller, pin, check.
+ *
+ * The classic setuid-mount bugs are time-of-check/time-of-use races on the mountpoint path
+ * (a directory the user checked out swapped for a symlink to /etc before mount(2) follows
+ * it: util-linux CVE-2026-53612/53613/27456, libfuse bad8b22c). We resolve the path once,
+ * as the caller, open it as an O_PATH fd without following any symlink, run every check on
+ * that fd, and later move the new mount onto the fd itself, never onto a path.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/magic.h>
+#include <linux/openat2.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+#ifndef FUSE_SUPER_MAGIC
+#define FUSE_SUPER_MAGIC 0x65735546
+#endif
+
+int helper_canonicalize_as_user(const struct helper_privs *p, const char *arg, char **ret_path)
+{
+	char *path;
+	int r, saved;
+
+	if (arg[0] == '\0')
+		return -ENOENT;
+	if (strlen(arg) >= PATH_MAX)
+		return -ENAMETOOLONG;
+
+	/* As the caller: resolving as root would let a user learn about, or name, paths
+	 * below directories they cannot search. */
+	r = helper_become_user(p);
+	if (r < 0)
+		return r;
+	path = realpath(arg, NULL);
+	saved = errno;
+	r = helper_become_root(p);
+	if (r < 0) {
+		free(path);
+		return r;
+	}
+	if (!path)
+		return -saved;
+	*ret_path = path;
+	return 0;
+}
+
+int helper_check_proc(void)
+{
+	struct statfs sfs;
+
+	/* /proc/self/fd and /proc/self/mountinfo are how we detach a failed mount and find
+	 * the owner of a mount. If /proc is not procfs we would act on something else. */
+	if (statfs("/proc", &sfs) < 0)
+		return log_error_errno(-errno, "cannot check /proc: %m");
+	if (sfs.f_type != PROC_SUPER_MAGIC)
+		return log_error_errno(-ENODEV, "/proc is not a procfs mount; refusing to work");
+	return 0;
+}
+
+/* Filesystems a user may mount over. Mounting over /proc, /sys, a cgroup or a devpts
+ * directory could hide what root processes rely on; a user can hardly write to those, but
+ * the list costs nothing (fusermount keeps one for the same reason). */
+static bool mountpoint_fs_allowed(long type)
+{
+	static const long allowed[] = {
+		EXT4_SUPER_MAGIC, /* ext2/3/4 */
+		BTRFS_SUPER_MAGIC,
+		XFS_SUPER_MAGIC,
+		TMPFS_MAGIC,
+		RAMFS_MAGIC,
+		FUSE_SUPER_MAGIC,
+		OVERLAYFS_SUPER_MAGIC,
+		MSDOS_SUPER_MAGIC,
+		F2FS_SUPER_MAGIC,
+		NFS_SUPER_MAGIC,
+		SMB_SUPER_MAGIC,
+		0xFF534D42,            /* cifs */
+		0xFE534D42,            /* smb2 */
+		0x2011BAB0,            /* exfat */
+		0x5346544e,            /* ntfs, ntfs3 */
+		0x2fc12fc1,            /* zfs */
+		0xca451a4e,            /* bcachefs */
+		REISERFS_SUPER_MAGIC,
+		0x3153464a,            /* jfs */
+		0x482b,                /* hfsplus */
+		ECRYPTFS_SUPER_MAGIC,
+		0x00c36400,            /* ceph */
+		0x15013346,            /* udf */
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
+		if ((unsigned long)type == (unsigned long)allowed[i])
+			return true;
+	return false;
+}
+
+int helper_mountpoint_open(const struct helper_privs *p, const char *arg, char **ret_path,
+			   int *ret_fd)
+{
+	_cleanup_free_ char *path = NULL;
+	_cleanup_close_ int fd = -1;
+	struct open_how how = {
+		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
+		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
+	};
+	struct stat st, parent;
+	struct statfs sfs;
+	int r;
+
+	r = helper_canonicalize_as_user(p, arg, &path);
+	if (r < 0)
+		return log_error_errno(r, "cannot use mountpoint '%s': %m", arg);
+
+	/* Pin it, as the caller (search permission on the way is the caller's). A symlink
+	 * anywhere in the canonical path means it changed since realpath(): refuse. */
+	r = helper_become_user(p);
+	if (r < 0)
+		return r;
+	fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+	r = fd < 0 ? -errno : 0;
+	if (helper_become_root(p) < 0)
+		return -EPERM;
+	if (r == -ELOOP)
+		return log_error_errno(r, "mountpoint '%s' changed while it was being opened "
+					  "(a symlink appeared)", path);
+	if (r == -ENOTDIR)
+		return log_error_errno(r, "mountpoint '%s' is not a directory", path);
+	if (r < 0)
+		return log_error_errno(r, "cannot open mountpoint '%s': %m", path);
+
+	if (fstat(fd, &st) < 0)
+		return log_error_errno(-errno, "cannot stat mountpoint '%s': %m", path);
+
+	if (!p->is_root) {
+		/* Write access, checked by the kernel with the real uid/gid and the caller's
+		 * groups on the pinned inode (faccessat2 without AT_EACCESS uses the real ids;
+		 * AT_EMPTY_PATH means the fd itself, no path walk that could be raced). glibc's
+		 * faccessat() may emulate flags, so call the system call. */
+		if (syscall(SYS_faccessat2, fd, "", W_OK, AT_EMPTY_PATH) < 0) {
+			r = -errno;
+			if (r == -EACCES || r == -EPERM || r == -EROFS)
+				return log_error_errno(r, "you may not mount on '%s': %m; you need "
+							  "write access to the directory", path);
+			return log_error_errno(r, "cannot check access to '%s': %m", path);
+		}
+
+		/* In a sticky directory (/tmp) another user's directory is writable to us only
+		 * if they made it so; mounting over it would hide their files from them. The
+		 * parent is found from the pinned fd, not from the path. */
+		if (fstatat(fd, "..", &parent, AT_SYMLINK_NOFOLLOW) < 0)
+			return log_error_errno(-errno, "cannot stat the parent of '%s': %m", path);
+		if ((parent.st_mode & S_ISVTX) && st.st_uid != p->uid)
+			return log_error_errno(-EPERM, "you may not mount on '%s': it is in a sticky "
+						       "directory and you do not own it", path);
+
+		if (fstatfs(fd, &sfs) < 0)
+			return log_error_errno(-errno, "cannot check the file system of '%s': %m",
+					       path);
+		if (!mountpoint_fs_allowed((long)sfs.f_type))
+			return log_error_errno(-EPERM, "you may not mount on '%s': mounting over a "
+						       "file system of type 0x%lx is only allowed "
+						       "to root", path, (unsigned long)sfs.f_type);
+	}
+
+	*ret_path = TAKE_PTR(path);
+	*ret_fd = TAKE_FD(fd);
+	return 0;
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Process hygiene and privilege handling.
+ *
+ * We are setuid root: the caller chose our argv, environment, open fds, umask, rlimits and
+ * signal dispositions, and can send us signals. Before anything else we throw away what we
+ * can (fds, environment, umask) and stop execve() from ever granting privilege again
+ * (no_new_privs). We stay euid 0 for the whole run but do every file-system access that the
+ * caller names with fsuid/fsgid set to the caller, so the kernel's permission check is the
+ * caller's own (CAP_DAC_OVERRIDE and friends drop out of the effective set while fsuid != 0).
+ * The supplementary groups are inherited from the caller and left alone on purpose: they are
+ * part of "the user's own access".
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <sys/fsuid.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "helper.h"
+
+int helper_sanitize_process(int argc)
+{
+	/* argc == 0 leaves argv[0] NULL and argv[1] aliasing envp (CVE-2021-4034, pkexec). */
+	if (argc < 1)
+		return -EINVAL; /* nothing to log to yet that we trust; main exits quietly */
+
+	/* Closed 0-2 would let the next open() land on them, and a later "print to stderr"
+	 * would write into, say, the device. Point them at /dev/null instead. */
+	for (int fd = 0; fd <= 2; fd++) {
+		if (fcntl(fd, F_GETFD) >= 0)
+			continue;
+		if (errno != EBADF)
+			return -errno;
+		int nfd = open("/dev/null", O_RDWR | O_NOCTTY);
+		if (nfd < 0)
+			return -errno;
+		if (nfd != fd) {
+			/* open() returns the lowest free fd, so this cannot happen unless
+			 * something else is wrong: refuse rather than continue confused. */
+			close(nfd);
+			return -EBADF;
+		}
+	}
+
+	/* Every other inherited fd goes: the caller must not be able to hand us, say, an
+	 * O_PATH to somewhere that a bug could then use with root's rights, and we must not
+	 * leak anything of ours into it either. */
+	if (close_range(3, ~0U, 0) < 0) {
+		int r = -errno;
+		log_error_errno(r, "cannot close inherited file descriptors: %m");
+		return r;
+	}
+
+	/* We read nothing from the environment (no locale, no TMPDIR, no LD_*, no
+	 * FUSE4FS_*): drop it all, so no library we call can be steered by it either. */
+	if (clearenv() != 0) {
+		log_error("cannot clear the environment");
+		return -ENOMEM;
+	}
+
+	/* The caller's umask must not decide anything we create (we create nothing on disk
+	 * today, but the rule is cheap). */
+	umask(022);
+
+	/* Nothing we do ever executes a program; make sure that even a bug cannot turn into
+	 * a privileged execve(). */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
+		int r = -errno;
+		log_error_errno(r, "cannot set no_new_privs: %m");
+		return r;
+	}
+
+	/* Setuid processes are already non-dumpable; say it explicitly so that no core file
+	 * or ptrace attach by the caller can read our memory (fds, server messages). */
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+		int r = -errno;
+		log_error_errno(r, "cannot mark the process non-dumpable: %m");
+		return r;
+	}
+
+	return 0;
+}
+
+int helper_privs_init(struct helper_privs *ret)
+{
+	uid_t ruid, euid, suid;
+	gid_t rgid, egid, sgid;
+
+	if (getresuid(&ruid, &euid, &suid) < 0 || getresgid(&rgid, &egid, &sgid) < 0)
+		return log_error_errno(-errno, "cannot read the process credentials: %m");
+
+	/* The only time we look at the effective uid: to refuse running without the privilege
+	 * we were installed with, instead of failing half-way in confusing ways. */
+	if (euid != 0)
+		return log_error_errno(-EPERM, "not running as root; the program must be installed "
+					       "setuid root (chown root, chmod 4755)");
+
+	ret->uid = ruid;
+	ret->gid = rgid;
+	ret->is_root = ruid == 0;
+	return 0;
+}
+
+/* setfsuid()/setfsgid() return the previous value and report no errors; calling them a
+ * second time returns the current one, which is how we verify the switch took effect. */
+static int set_fsids(uid_t uid, gid_t gid, bool gid_first)
+{
+	if (gid_first) {
+		setfsgid(gid);
+		if ((gid_t)setfsgid(gid) != gid)
+			return -EPERM;
+	}
+	setfsuid(uid);
+	if ((uid_t)setfsuid(uid) != uid)
+		return -EPERM;
+	if (!gid_first) {
+		setfsgid(gid);
+		if ((gid_t)setfsgid(gid) != gid)
+			return -EPERM;
+	}
+	return 0;
+}
+
+int helper_become_user(const struct helper_privs *p)
+{
+	int r = set_fsids(p->uid, p->gid, true);
+	if (r < 0) {
+		/* Never continue half-switched: an access "as the user" would be root's. */
+		(void)set_fsids(0, 0, false);
+		return log_error_errno(r, "cannot switch file system ids to uid %u gid %u: %m",
+				       (unsigned)p->uid, (unsigned)p->gid);
+	}
+	return 0;
+}
+
+int helper_become_root(const struct helper_privs *p)
+{
+	int r = set_fsids(0, 0, false);
+	if (r < 0)
+		return log_error_errno(r, "cannot switch file system ids back to root: %m");
+	return 0;
+}
