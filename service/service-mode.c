@@ -268,10 +268,10 @@ static int svc_open_fs(struct svc_conn *c, struct svc_mount *mnt, const struct s
 	o.read_only = true;
 	r = svc_fs_open(mnt->ctx.fds[PROTO_FD_DEVICE], &o, ret, why, sizeof(why));
 	if (r < 0) {
-		if (!why[0])
-			snprintf(why, sizeof(why), "Cannot open the filesystem on '%s': %s",
-				 mnt->ctx.device_path, strerror(-r));
-		return svc_refuse(c, -r, "%s", why);
+		if (why[0])
+			return svc_refuse(c, -r, "%s", why);
+		return svc_refuse(c, -r, "Cannot open the filesystem on '%s': %s",
+				  mnt->ctx.device_path, strerror(-r));
 	}
 	return 0;
 }
