@@ -202,6 +202,8 @@ int proto_recv(int sock, int timeout_ms, unsigned fds_expected, struct proto_msg
 	ssize_t n;
 	int r;
 
+	if (sock < 0)
+		return -EBADF; /* poll() would ignore it and report a timeout */
 	if (fds_expected > PROTO_FDS_MAX || !ret)
 		return -EINVAL;
 	if (ret_reason)
