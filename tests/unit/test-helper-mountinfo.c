@@ -1,0 +1,146 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * helper/mountinfo.c: the parser behind the unmount policy. Mountpoint paths are chosen by
+ * users, so the hostile cases are paths made to look like other fields or other lines.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "helper.h"
+#include "tap.h"
+
+static struct helper_mountinfo_entry e;
+
+static int parse(const char *line)
+{
+	static char buf[8192];
+
+	snprintf(buf, sizeof(buf), "%s", line);
+	return helper_mountinfo_parse_line(buf, &e);
+}
+
+static int find(const char *text, int id, struct helper_mount_owner *o)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	r = helper_mountinfo_find(f, id, o);
+	fclose(f);
+	return r;
+}
+
+int main(void)
+{
+	struct helper_mount_owner o;
+	uid_t uid;
+
+	tap_plan_start();
+
+	/* The documented example and real lines. */
+	TAP_EQ_INT(parse("36 35 98:0 /mnt1 /mnt2 rw,noatime master:1 - ext3 /dev/root "
+			 "rw,errors=continue\n"), 0);
+	TAP_EQ_INT(e.mount_id, 36);
+	TAP_EQ_INT(e.parent_id, 35);
+	TAP_EQ_INT(e.major, 98);
+	TAP_EQ_INT(e.minor, 0);
+	TAP_EQ_STR(e.root, "/mnt1");
+	TAP_EQ_STR(e.mountpoint, "/mnt2");
+	TAP_EQ_STR(e.mount_options, "rw,noatime");
+	TAP_EQ_STR(e.fstype, "ext3");
+	TAP_EQ_STR(e.source, "/dev/root");
+	TAP_EQ_STR(e.super_options, "rw,errors=continue");
+
+	TAP_EQ_INT(parse("22 27 0:21 / /proc rw,relatime - proc proc rw"), 0);
+	TAP_EQ_STR(e.fstype, "proc");
+	/* No optional fields, several optional fields. */
+	TAP_EQ_INT(parse("1 0 0:1 / / rw shared:1 master:2 propagate_from:3 - tmpfs none rw"), 0);
+	TAP_EQ_STR(e.source, "none");
+
+	/* A fuse4fs mount with spaces, a tab, a newline and a backslash in the path. */
+	TAP_EQ_INT(parse("300 27 0:77 / /home/u/my\\040disk\\011x\\012y\\134z rw,nosuid,nodev "
+			 "shared:200 - fuse.fuse4fs /dev/sdb1 ro,user_id=1000,group_id=1000,"
+			 "default_permissions"), 0);
+	TAP_EQ_STR(e.mountpoint, "/home/u/my disk\tx\ny\\z");
+	TAP_EQ_STR(e.fstype, "fuse.fuse4fs");
+	TAP_EQ_STR(e.source, "/dev/sdb1");
+	/* A path that spells out " - fuse.fuse4fs " is still one field. */
+	TAP_EQ_INT(parse("301 27 0:78 / /tmp/a\\040-\\040fuse.fuse4fs\\040x rw - ext4 /dev/sda1 "
+			 "rw"), 0);
+	TAP_EQ_STR(e.mountpoint, "/tmp/a - fuse.fuse4fs x");
+	TAP_EQ_STR(e.fstype, "ext4");
+
+	/* Malformed: never a guess. */
+	TAP_EQ_INT(parse(""), -EINVAL);
+	TAP_EQ_INT(parse("\n"), -EINVAL);
+	TAP_EQ_INT(parse("36 35 98:0 /mnt1 /mnt2 rw"), -EINVAL);                 /* no "-" */
+	TAP_EQ_INT(parse("36 35 98:0 /mnt1 /mnt2 rw -"), -EINVAL);               /* nothing after */
+	TAP_EQ_INT(parse("36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root"), -EINVAL); /* short */
+	TAP_EQ_INT(parse("36 35 98:0 /mnt1 /mnt2 rw - ext3 /dev/root rw extra"), -EINVAL);
+	TAP_EQ_INT(parse("x 35 98:0 / /m rw - ext3 s rw"), -EINVAL);
+	TAP_EQ_INT(parse("-1 35 98:0 / /m rw - ext3 s rw"), -EINVAL);
+	TAP_EQ_INT(parse("99999999999 35 98:0 / /m rw - ext3 s rw"), -EINVAL);
+	TAP_EQ_INT(parse("36 35 98 / /m rw - ext3 s rw"), -EINVAL);
+	TAP_EQ_INT(parse("36 35 98:x / /m rw - ext3 s rw"), -EINVAL);
+	TAP_EQ_INT(parse("36 35 98:0 / /m\\04 rw - ext3 s rw"), -EINVAL);     /* short escape */
+	TAP_EQ_INT(parse("36 35 98:0 / /m\\ rw - ext3 s rw"), -EINVAL);        /* stray \ */
+	TAP_EQ_INT(parse("36 35 98:0 / /m\\000 rw - ext3 s rw"), -EINVAL);     /* NUL */
+	TAP_EQ_INT(parse("36 35 98:0 / /m\\400 rw - ext3 s rw"), -EINVAL);     /* > 255 */
+	TAP_EQ_INT(parse("36 35 98:0 / /m\\08x rw - ext3 s rw"), -EINVAL);     /* not octal */
+	TAP_EQ_INT(parse("36 35 98:0 /  /m rw - ext3 s rw"), -EINVAL);         /* double space */
+	TAP_EQ_INT(parse("36 35 98:0 / /m rw - ext3 s "), -EINVAL);            /* empty opts */
+
+	/* user_id= from the super options: exact, once, plain decimal. */
+	TAP_EQ_INT(helper_super_options_user_id("ro,user_id=1000,group_id=100", &uid), 0);
+	TAP_EQ_INT(uid, 1000);
+	TAP_EQ_INT(helper_super_options_user_id("user_id=0", &uid), 0);
+	TAP_EQ_INT(uid, 0);
+	TAP_EQ_INT(helper_super_options_user_id("rw,group_id=1000", &uid), -ENOENT);
+	TAP_EQ_INT(helper_super_options_user_id("", &uid), -ENOENT);
+	TAP_EQ_INT(helper_super_options_user_id("xuser_id=1000", &uid), -ENOENT);
+	TAP_EQ_INT(helper_super_options_user_id("user_id=1000,user_id=0", &uid), -EINVAL);
+	TAP_EQ_INT(helper_super_options_user_id("user_id=", &uid), -EINVAL);
+	TAP_EQ_INT(helper_super_options_user_id("user_id=01000", &uid), -EINVAL);
+	TAP_EQ_INT(helper_super_options_user_id("user_id=-1", &uid), -EINVAL);
+	TAP_EQ_INT(helper_super_options_user_id("user_id=1000x", &uid), -EINVAL);
+	TAP_EQ_INT(helper_super_options_user_id("user_id=4294967296", &uid), -EINVAL);
+	TAP_EQ_INT(helper_super_options_user_id("user_id=99999999999999999999", &uid), -EINVAL);
+	/* CVE-2021-3995 compared a prefix: 1000 must not match 10000 or 100. */
+	TAP_EQ_INT(helper_super_options_user_id("user_id=10000", &uid), 0);
+	TAP_OK(uid != 1000);
+
+	/* Finding a mount by id in a whole file. */
+	{
+		const char *text =
+			"22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+			"300 27 0:77 / /home/u/my\\040disk rw,nosuid shared:2 - fuse.fuse4fs "
+			"/dev/sdb1 ro,user_id=1000,group_id=1000\n"
+			"301 300 0:78 / /home/u/my\\040disk/in rw - tmpfs tmpfs rw\n";
+
+		TAP_EQ_INT(find(text, 300, &o), 0);
+		TAP_EQ_STR(o.fstype, "fuse.fuse4fs");
+		TAP_EQ_STR(o.mountpoint, "/home/u/my disk");
+		TAP_OK(o.has_user_id && o.user_id == 1000);
+		TAP_EQ_INT(find(text, 301, &o), 0);
+		TAP_OK(!o.has_user_id);
+		TAP_EQ_INT(find(text, 302, &o), -ENOENT);
+	}
+	/* A malformed line anywhere: refuse, do not skip (it might be the one we want). */
+	TAP_EQ_INT(find("22 27 0:21 / /proc rw - proc proc rw\ngarbage\n"
+			"300 27 0:77 / /m rw - fuse.fuse4fs s user_id=1000\n", 300, &o), -EINVAL);
+	/* Two user_id= in one line is not the kernel's text: refuse. */
+	TAP_EQ_INT(find("300 27 0:77 / /m rw - fuse.fuse4fs s user_id=1000,user_id=0\n", 300, &o),
+		   -EINVAL);
+	/* Embedded NUL. */
+	{
+		static const char nul[] = "300 27 0:77 / /m\0x rw - fuse.fuse4fs s user_id=1\n";
+		FILE *f = fmemopen((void *)nul, sizeof(nul) - 1, "r");
+
+		TAP_EQ_INT(helper_mountinfo_find(f, 300, &o), -EINVAL);
+		fclose(f);
+	}
+
+	return tap_plan_end();
+}
