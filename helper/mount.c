@@ -65,10 +65,11 @@ static int recv_expect(int sock, int timeout_ms, uint16_t type, const char *wait
 	if (ret->type == PROTO_MSG_ERROR) {
 		const char *msg = PROTO_HAS(ret, PROTO_TAG_MESSAGE) ? ret->message : "";
 
+		int error = (ret->error > 0 && ret->error < 4096) ? (int)ret->error : EIO;
+
 		helper_escape_untrusted(msg, esc, sizeof(esc));
-		errno = (ret->error > 0 && ret->error < 4096) ? (int)ret->error : EIO;
-		return log_error_errno(-EREMOTEIO, "the fuse4fs service refused: %s%s%m",
-				       esc, esc[0] ? ": " : "");
+		return log_error_errno(-EREMOTEIO, "the fuse4fs service refused: %s%s%s", esc,
+				       esc[0] ? ": " : "", strerror(error));
 	}
 	if (ret->type != type)
 		return log_error_errno(-EPROTO, "the fuse4fs service sent %s while we waited for %s",

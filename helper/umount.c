@@ -9,7 +9,7 @@
  *   2. pin the parent (O_PATH, no symlinks) and chdir into it via that fd, then confirm with
  *      getcwd() that we are where the path said: from now on the name is looked up in a
  *      directory that cannot be swapped under us;
- *   3. identify the mount on <parent>/<name> by its mount id (statx STATX_MNT_ID, not
+ *   3. identify the mount on <parent>/<name> by its mount id (name_to_handle_at(), not
  *      following a symlink) and find that id in /proc/self/mountinfo: it must be a
  *      fuse.fuse4fs mount, mounted exactly at the canonical path, and its user_id= must be
  *      exactly the caller's (root: any);
@@ -39,12 +39,30 @@
 
 static int mount_id_at(int dirfd, const char *name, int *ret_id)
 {
+	struct {
+		struct file_handle fh;
+		unsigned char bytes[MAX_HANDLE_SZ];
+	} h = { .fh.handle_bytes = MAX_HANDLE_SZ };
 	struct statx stx;
+	int id;
 
-	/* AT_STATX_DONT_SYNC: do not ask a (possibly hung) FUSE server for fresh attributes,
-	 * the mount id is the VFS's own knowledge. */
-	if (statx(dirfd, name, AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (name[0] ? 0 : AT_EMPTY_PATH),
-		  STATX_MNT_ID | STATX_TYPE, &stx) < 0)
+	/* name_to_handle_at() reports the mount id without calling the filesystem's getattr:
+	 * a FUSE mount without allow_other refuses getattr (EACCES) to any process whose
+	 * uid/euid/suid are not all the owner's, which is always true of us (euid 0), and a
+	 * hung server would block it. Flags 0: do not follow a final symlink. */
+	if (name_to_handle_at(dirfd, name, &h.fh, &id, name[0] ? 0 : AT_EMPTY_PATH) == 0) {
+		if (id < 0)
+			return -ERANGE;
+		*ret_id = id;
+		return 0;
+	}
+	if (errno != EOPNOTSUPP)
+		return -errno;
+
+	/* A filesystem that cannot encode handles: ask the VFS through statx(). */
+	if (statx(dirfd, name,
+		  AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (name[0] ? 0 : AT_EMPTY_PATH),
+		  STATX_MNT_ID, &stx) < 0)
 		return -errno;
 	if (!(stx.stx_mask & STATX_MNT_ID))
 		return -EOPNOTSUPP;
