@@ -18,6 +18,8 @@ struct svc_fs;
 struct svc_fs_options {
 	bool read_only; /* always true until the read-write issue lands */
 	bool debug;     /* trace every request */
+	/* Added for svc_fs_open()'s messages ("'NAME' does not hold ..."); NULL: "the device". */
+	const char *device_name;
 };
 
 /*

@@ -1,2 +1,85 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
-int main(void) { return 1; }
+/*
+ * fuse4fs: serves an ext2/3/4 filesystem over FUSE. `--service` speaks the fuservice protocol
+ * on the connection systemd passed (service-mode.c); otherwise it is a classic FUSE server
+ * (direct-mode.c). Only main() decides the exit status: 0 success, 1 failure, 2 usage.
+ */
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config.h"
+#include "fs.h"
+#include "log.h"
+#include "modes.h"
+
+static void help(void)
+{
+	printf("Usage: fuse4fs [-o OPTIONS] [-f] [-d] DEVICE MOUNTPOINT\n"
+	       "       fuse4fs --service [-d]\n"
+	       "\n"
+	       "Serves the ext2/ext3/ext4 filesystem on DEVICE (a block device or an image\n"
+	       "file) read-only over FUSE.\n"
+	       "\n"
+	       "  -h, --help       show this help\n"
+	       "  -V, --version    show the version\n"
+	       "  -d, --debug      trace every request (stays in the foreground)\n"
+	       "  --service        serve one mount for fuservicemount (started by systemd)\n"
+	       "  -f               stay in the foreground (direct mode)\n"
+	       "  -o OPTIONS       FUSE mount options, e.g. allow_other (direct mode); the mount\n"
+	       "                   is always ro,default_permissions\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct svc_fs_options opts = { .read_only = true };
+	bool service = false;
+	char **rest;
+	int nrest = 0;
+
+	/* Our switches may appear anywhere; everything else is direct mode's, in order. */
+	rest = calloc((size_t)argc + 1, sizeof(*rest));
+	if (!rest)
+		return 1;
+	rest[nrest++] = argv[0];
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+			help();
+			free(rest);
+			return 0;
+		} else if (strcmp(a, "-V") == 0 || strcmp(a, "--version") == 0) {
+			printf("fuse4fs %s\n", FUSE4FS_VERSION);
+			free(rest);
+			return 0;
+		} else if (strcmp(a, "-d") == 0 || strcmp(a, "--debug") == 0) {
+			opts.debug = true;
+		} else if (strcmp(a, "--service") == 0) {
+			service = true;
+		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
+			/* Keep the option list with its switch, even if it starts with '-'. */
+			rest[nrest++] = argv[i++];
+			rest[nrest++] = argv[i];
+		} else {
+			rest[nrest++] = argv[i];
+		}
+	}
+	rest[nrest] = NULL;
+	log_setup(opts.debug);
+
+	int status;
+	if (service) {
+		if (nrest > 1) {
+			log_error("--service takes no other arguments (got '%s')", rest[1]);
+			status = 2;
+		} else {
+			status = service_mode_run(&opts);
+		}
+	} else {
+		status = direct_mode_run(nrest, rest, &opts);
+	}
+	free(rest);
+	return status;
+}

@@ -1,1 +1,469 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The FUSE low-level operations. Each handler is thin: a do_*() takes the filesystem lock,
+ * talks to the ext4 modules and returns -errno; the handler replies exactly once.
+ *
+ * Node ids are inode numbers, except that FUSE_ROOT_ID (1) is ext4's root inode (2); inode 1
+ * (bad blocks) is reserved and never reachable, so the mapping is one-to-one. Nothing is kept
+ * per node, so forget has nothing to do. The mount is read-only and we are the only writer
+ * (none), so the kernel may cache entries, attributes, pages and directory listings for long.
+ */
+#define FUSE_USE_VERSION 314
+
+#include <errno.h>
+#include <fcntl.h>
+#include <fuse_lowlevel.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ext4.h"
+#include "log.h"
+
+#define SVC_CACHE_TIMEOUT 3600.0
+
+static struct svc_fs *req_fs(fuse_req_t req)
+{
+	return fuse_req_userdata(req);
+}
+
+static ext2_ino_t node_to_ino(fuse_ino_t node)
+{
+	if (node == FUSE_ROOT_ID)
+		return EXT2_ROOT_INO;
+	/* 0 is never a valid inode: ext4_inode_read() refuses it. */
+	return node > UINT32_MAX ? 0 : (ext2_ino_t)node;
+}
+
+static fuse_ino_t ino_to_node(ext2_ino_t ino)
+{
+	return ino == EXT2_ROOT_INO ? FUSE_ROOT_ID : ino;
+}
+
+static void fs_lock(struct svc_fs *sfs)
+{
+	pthread_mutex_lock(&sfs->lock);
+}
+
+static void fs_unlock(struct svc_fs **sfs)
+{
+	if (*sfs)
+		pthread_mutex_unlock(&(*sfs)->lock);
+}
+
+/* Holds the filesystem lock until the end of the enclosing block. */
+#define FS_LOCKED(sfs)                                                                         \
+	struct svc_fs *_locked_ __attribute__((cleanup(fs_unlock))) = (fs_lock(sfs), (sfs))
+
+static void op_init(void *userdata, struct fuse_conn_info *conn)
+{
+	unsigned int want = FUSE_CAP_ASYNC_READ | FUSE_CAP_READDIRPLUS | FUSE_CAP_READDIRPLUS_AUTO |
+			    FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_POSIX_ACL | FUSE_CAP_CACHE_SYMLINKS |
+			    FUSE_CAP_PARALLEL_DIROPS;
+
+	/* Asking for what the kernel lacks makes libfuse abort the session. */
+	conn->want |= want & conn->capable;
+	/* Nothing can change under the cache: no need to re-check pages on every open. */
+	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
+	/* Timestamps carry nanoseconds. */
+	conn->time_gran = 1;
+	log_debug("FUSE %u.%u, capable 0x%x, want 0x%x, max_read %u, max_readahead %u",
+		  conn->proto_major, conn->proto_minor, conn->capable, conn->want, conn->max_read,
+		  conn->max_readahead);
+}
+
+static int do_entry(struct svc_fs *sfs, ext2_ino_t ino, struct fuse_entry_param *ret)
+{
+	struct ext2_inode_large inode;
+	struct fuse_entry_param e;
+	int r;
+
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	memset(&e, 0, sizeof(e));
+	e.ino = ino_to_node(ino);
+	e.generation = inode.i_generation;
+	ext4_inode_stat(sfs, ino, &inode, &e.attr);
+	e.attr_timeout = SVC_CACHE_TIMEOUT;
+	e.entry_timeout = SVC_CACHE_TIMEOUT;
+	*ret = e;
+	return 0;
+}
+
+static int do_lookup(struct svc_fs *sfs, fuse_ino_t parent, const char *name,
+		     struct fuse_entry_param *ret)
+{
+	FS_LOCKED(sfs);
+	ext2_ino_t ino;
+	int r;
+
+	r = ext4_dir_lookup(sfs, node_to_ino(parent), name, &ino);
+	if (r < 0)
+		return r;
+	r = do_entry(sfs, ino, ret);
+	/* A name that leads to a free inode is a broken directory, not a stale handle. */
+	if (r == -ESTALE)
+		return ext4_corrupt(sfs, ino, "directory entry names a deleted inode");
+	return r;
+}
+
+static void op_lookup(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct fuse_entry_param e;
+	int r;
+
+	r = do_lookup(req_fs(req), parent, name, &e);
+	if (r == -ENOENT) {
+		/* Cache the miss too: nothing can create the name later. */
+		memset(&e, 0, sizeof(e));
+		e.entry_timeout = SVC_CACHE_TIMEOUT;
+		fuse_reply_entry(req, &e);
+	} else if (r < 0) {
+		fuse_reply_err(req, -r);
+	} else {
+		fuse_reply_entry(req, &e);
+	}
+}
+
+static void op_forget(fuse_req_t req, fuse_ino_t ino, uint64_t nlookup)
+{
+	fuse_reply_none(req);
+}
+
+static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_data *forgets)
+{
+	fuse_reply_none(req);
+}
+
+static int do_getattr(struct svc_fs *sfs, fuse_ino_t node, struct stat *ret)
+{
+	FS_LOCKED(sfs);
+	struct ext2_inode_large inode;
+	ext2_ino_t ino = node_to_ino(node);
+	int r;
+
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	ext4_inode_stat(sfs, ino, &inode, ret);
+	return 0;
+}
+
+static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct stat st;
+	int r;
+
+	r = do_getattr(req_fs(req), ino, &st);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, SVC_CACHE_TIMEOUT);
+}
+
+static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
+{
+	struct stat st;
+	int r;
+
+	/* default_permissions has the kernel check modes and ACLs; only refuse writing. */
+	r = do_getattr(req_fs(req), ino, &st);
+	if (r == 0 && (mask & W_OK))
+		r = -EROFS;
+	fuse_reply_err(req, -r);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct svc_fs *sfs = req_fs(req);
+	_cleanup_free_ char *target = NULL;
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_readlink(sfs, node_to_ino(ino), &target);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_readlink(req, target);
+}
+
+static int do_opendir(struct svc_fs *sfs, fuse_ino_t node)
+{
+	struct stat st;
+	int r;
+
+	r = do_getattr(sfs, node, &st);
+	if (r < 0)
+		return r;
+	return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+}
+
+static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	int r;
+
+	r = do_opendir(req_fs(req), ino);
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	/* Listings cannot change: let the kernel keep them. */
+	fi->cache_readdir = 1;
+	fi->keep_cache = 1;
+	fuse_reply_open(req, fi);
+}
+
+static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+struct readdir_ctx {
+	struct svc_fs *sfs;
+	fuse_req_t req;
+	bool plus;
+	char *buf;
+	size_t size;
+	size_t used;
+};
+
+static int readdir_fill(void *userdata, const char *name, size_t name_len, ext2_ino_t ino,
+			unsigned int d_type, uint64_t next_off)
+{
+	struct readdir_ctx *c = userdata;
+	char cname[EXT4_NAME_MAX + 1];
+	size_t n;
+
+	memcpy(cname, name, name_len);
+	cname[name_len] = '\0';
+
+	if (c->plus) {
+		struct fuse_entry_param e;
+		bool dots = strcmp(cname, ".") == 0 || strcmp(cname, "..") == 0;
+
+		/* The kernel counts a lookup for each entry with a node id, so "." and ".."
+		 * (which it skips) and unreadable inodes go without one. */
+		if (dots || do_entry(c->sfs, ino, &e) < 0) {
+			memset(&e, 0, sizeof(e));
+			e.attr.st_ino = ino;
+			e.attr.st_mode = d_type << 12;
+		}
+		n = fuse_add_direntry_plus(c->req, c->buf + c->used, c->size - c->used, cname, &e,
+					   (off_t)next_off);
+	} else {
+		struct stat st = { .st_ino = ino, .st_mode = d_type << 12 };
+
+		n = fuse_add_direntry(c->req, c->buf + c->used, c->size - c->used, cname, &st,
+				      (off_t)next_off);
+	}
+	if (n > c->size - c->used)
+		return 1;
+	c->used += n;
+	return 0;
+}
+
+static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, bool plus)
+{
+	struct svc_fs *sfs = req_fs(req);
+	_cleanup_free_ char *buf = NULL;
+	struct readdir_ctx c = { .sfs = sfs, .req = req, .plus = plus, .size = size };
+	int r;
+
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	c.buf = buf;
+	{
+		FS_LOCKED(sfs);
+		r = off < 0 ? -EINVAL : ext4_dir_iterate(sfs, node_to_ino(ino), (uint64_t)off,
+							readdir_fill, &c);
+	}
+	/* What was listed before a damaged block is still worth returning. */
+	if (r < 0 && c.used == 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, buf, c.used);
+}
+
+static void op_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		       struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, false);
+}
+
+static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+			   struct fuse_file_info *fi)
+{
+	do_readdir(req, ino, size, off, true);
+}
+
+static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct svc_fs *sfs = req_fs(req);
+	struct ext4_file *f = NULL;
+	int r;
+
+	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+		fuse_reply_err(req, EROFS);
+		return;
+	}
+	{
+		FS_LOCKED(sfs);
+		r = ext4_file_open(sfs, node_to_ino(ino), &f);
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = 1;
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		/* The open was interrupted: no release will come for it. */
+		FS_LOCKED(sfs);
+		ext4_file_close(sfs, f);
+	}
+}
+
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	struct svc_fs *sfs = req_fs(req);
+	struct ext4_file *f = (struct ext4_file *)(uintptr_t)fi->fh;
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	buf = malloc(size ? size : 1);
+	if (!buf) {
+		fuse_reply_err(req, ENOMEM);
+		return;
+	}
+	{
+		FS_LOCKED(sfs);
+		r = ext4_file_read(sfs, f, (uint64_t)off, size, buf, &len);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	struct svc_fs *sfs = req_fs(req);
+
+	{
+		FS_LOCKED(sfs);
+		ext4_file_close(sfs, (struct ext4_file *)(uintptr_t)fi->fh);
+	}
+	fuse_reply_err(req, 0);
+}
+
+static void op_statfs(fuse_req_t req, fuse_ino_t ino)
+{
+	struct svc_fs *sfs = req_fs(req);
+	struct statvfs st;
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_statfs(sfs, &st);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_statfs(req, &st);
+}
+
+static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
+{
+	struct svc_fs *sfs = req_fs(req);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	{
+		FS_LOCKED(sfs);
+		r = ext4_getxattr(sfs, node_to_ino(ino), name, buf, size, &len);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
+{
+	struct svc_fs *sfs = req_fs(req);
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+	_cleanup_free_ char *buf = NULL;
+	size_t len = 0;
+	int r;
+
+	if (size) {
+		buf = malloc(size);
+		if (!buf) {
+			fuse_reply_err(req, ENOMEM);
+			return;
+		}
+	}
+	{
+		FS_LOCKED(sfs);
+		/* Approximates the kernel's CAP_SYS_ADMIN test for listing trusted.*. */
+		r = ext4_listxattr(sfs, node_to_ino(ino), ctx->uid == 0, buf, size, &len);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
+static const struct fuse_lowlevel_ops svc_ops = {
+	.init = op_init,
+	.lookup = op_lookup,
+	.forget = op_forget,
+	.forget_multi = op_forget_multi,
+	.getattr = op_getattr,
+	.access = op_access,
+	.readlink = op_readlink,
+	.opendir = op_opendir,
+	.readdir = op_readdir,
+	.readdirplus = op_readdirplus,
+	.releasedir = op_releasedir,
+	.open = op_open,
+	.read = op_read,
+	.release = op_release,
+	.statfs = op_statfs,
+	.getxattr = op_getxattr,
+	.listxattr = op_listxattr,
+};
+
+const struct fuse_lowlevel_ops *svc_fuse_ops(void)
+{
+	return &svc_ops;
+}
+
+size_t svc_fuse_ops_size(void)
+{
+	return sizeof(svc_ops);
+}

@@ -1,0 +1,444 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Opening and closing the filesystem: superblock and feature checks that decide whether we can
+ * serve an image at all, the errcode_t -> errno conversion, and statfs.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "ext4.h"
+#include "log.h"
+
+/* Enough corruption reports to diagnose an image without flooding the journal. */
+#define EXT4_CORRUPTION_LOG_MAX 64
+
+int ext4_corrupt(struct svc_fs *sfs, ext2_ino_t ino, const char *what)
+{
+	if (sfs->corruption_logged < EXT4_CORRUPTION_LOG_MAX) {
+		sfs->corruption_logged++;
+		if (ino)
+			log_error("Filesystem corruption in inode %u: %s; run e2fsck on the device",
+				  ino, what);
+		else
+			log_error("Filesystem corruption: %s; run e2fsck on the device", what);
+	}
+	return -EUCLEAN;
+}
+
+static bool ext4_err_is_corruption(errcode_t err)
+{
+	switch (err) {
+	case EXT2_ET_BAD_MAGIC:
+	case EXT2_ET_DIR_CORRUPTED:
+	case EXT2_ET_BAD_INODE_NUM:
+	case EXT2_ET_BAD_BLOCK_NUM:
+	case EXT2_ET_BAD_IND_BLOCK:
+	case EXT2_ET_BAD_DIND_BLOCK:
+	case EXT2_ET_BAD_TIND_BLOCK:
+	case EXT2_ET_MISSING_INODE_TABLE:
+	case EXT2_ET_CORRUPT_SUPERBLOCK:
+	case EXT2_ET_GDESC_BAD_BLOCK_MAP:
+	case EXT2_ET_GDESC_BAD_INODE_MAP:
+	case EXT2_ET_GDESC_BAD_INODE_TABLE:
+	case EXT2_ET_BAD_EA_BLOCK_NUM:
+	case EXT2_ET_BAD_EA_HEADER:
+	case EXT2_ET_BAD_EA_HASH:
+	case EXT2_ET_EA_BAD_NAME_LEN:
+	case EXT2_ET_EA_BAD_VALUE_SIZE:
+	case EXT2_ET_EA_BAD_VALUE_OFFSET:
+	case EXT2_ET_EA_INODE_CORRUPTED:
+	case EXT2_ET_EXTENT_HEADER_BAD:
+	case EXT2_ET_EXTENT_INDEX_BAD:
+	case EXT2_ET_EXTENT_LEAF_BAD:
+	case EXT2_ET_EXTENT_CYCLE:
+	case EXT2_ET_EXTENT_INVALID_LENGTH:
+	case EXT2_ET_INODE_CSUM_INVALID:
+	case EXT2_ET_EXTENT_CSUM_INVALID:
+	case EXT2_ET_DIR_CSUM_INVALID:
+	case EXT2_ET_EXT_ATTR_CSUM_INVALID:
+	case EXT2_ET_SB_CSUM_INVALID:
+	case EXT2_ET_INODE_BITMAP_CSUM_INVALID:
+	case EXT2_ET_BLOCK_BITMAP_CSUM_INVALID:
+	case EXT2_ET_UNKNOWN_CSUM:
+	case EXT2_ET_INODE_IS_GARBAGE:
+	case EXT2_ET_INODE_CORRUPTED:
+	case EXT2_ET_FILESYSTEM_CORRUPTED:
+	case EXT2_ET_BAD_CRC:
+	case EXT2_ET_NO_INLINE_DATA:
+	case EXT2_ET_INLINE_DATA_NO_BLOCK:
+	case EXT2_ET_INLINE_DATA_CANT_ITERATE:
+	case EXT2_ET_SYMLINK_LOOP:
+	case EXT2_ET_NO_GDESC:
+	case EXT2_ET_BAD_DESC_SIZE:
+	case EXT2_ET_RESIZE_INODE_CORRUPT:
+	case EXT2_ET_DIRHASH_UNSUPP:
+		return true;
+	default:
+		return false;
+	}
+}
+
+int ext4_errno(struct svc_fs *sfs, errcode_t err, ext2_ino_t ino, const char *what)
+{
+	char text[256];
+
+	if (err == 0)
+		return 0;
+	/* libext2fs passes errno values from the I/O layer through unchanged. */
+	if (err > 0 && err < 4096)
+		return -(int)err;
+	if (err == EXT2_ET_NO_MEMORY)
+		return -ENOMEM;
+	if (err == EXT2_ET_FILE_NOT_FOUND)
+		return -ENOENT;
+	if (err == EXT2_ET_EA_KEY_NOT_FOUND)
+		return -ENODATA;
+	if (err == EXT2_ET_RO_FILSYS || err == EXT2_ET_FILE_RO)
+		return -EROFS;
+	if (err == EXT2_ET_FILE_TOO_BIG)
+		return -EFBIG;
+	if (ext4_err_is_corruption(err)) {
+		snprintf(text, sizeof(text), "%s: %s", what, error_message(err));
+		return ext4_corrupt(sfs, ino, text);
+	}
+	if (ino)
+		log_error("Inode %u: %s: %s", ino, what, error_message(err));
+	else
+		log_error("%s: %s", what, error_message(err));
+	return -EIO;
+}
+
+struct ext4_feature_name {
+	uint32_t mask;
+	const char *name;
+};
+
+/* Names as mke2fs -O and tune2fs spell them, so the user can look them up. */
+static const struct ext4_feature_name ext4_incompat_names[] = {
+	{ EXT2_FEATURE_INCOMPAT_COMPRESSION, "compression" },
+	{ EXT2_FEATURE_INCOMPAT_FILETYPE, "filetype" },
+	{ EXT3_FEATURE_INCOMPAT_RECOVER, "needs_recovery" },
+	{ EXT3_FEATURE_INCOMPAT_JOURNAL_DEV, "journal_dev" },
+	{ EXT2_FEATURE_INCOMPAT_META_BG, "meta_bg" },
+	{ EXT3_FEATURE_INCOMPAT_EXTENTS, "extent" },
+	{ EXT4_FEATURE_INCOMPAT_64BIT, "64bit" },
+	{ EXT4_FEATURE_INCOMPAT_MMP, "mmp" },
+	{ EXT4_FEATURE_INCOMPAT_FLEX_BG, "flex_bg" },
+	{ EXT4_FEATURE_INCOMPAT_EA_INODE, "ea_inode" },
+	{ EXT4_FEATURE_INCOMPAT_DIRDATA, "dirdata" },
+	{ EXT4_FEATURE_INCOMPAT_CSUM_SEED, "metadata_csum_seed" },
+	{ EXT4_FEATURE_INCOMPAT_LARGEDIR, "large_dir" },
+	{ EXT4_FEATURE_INCOMPAT_INLINE_DATA, "inline_data" },
+	{ EXT4_FEATURE_INCOMPAT_ENCRYPT, "encrypt" },
+	{ EXT4_FEATURE_INCOMPAT_CASEFOLD, "casefold" },
+};
+
+/* Incompatible features whose on-disk format this server reads correctly. */
+#define EXT4_INCOMPAT_SERVED                                                                   \
+	(EXT2_FEATURE_INCOMPAT_FILETYPE | EXT2_FEATURE_INCOMPAT_META_BG |                      \
+	 EXT3_FEATURE_INCOMPAT_EXTENTS | EXT4_FEATURE_INCOMPAT_64BIT |                         \
+	 EXT4_FEATURE_INCOMPAT_FLEX_BG | EXT4_FEATURE_INCOMPAT_EA_INODE |                      \
+	 EXT4_FEATURE_INCOMPAT_CSUM_SEED | EXT4_FEATURE_INCOMPAT_LARGEDIR |                    \
+	 EXT4_FEATURE_INCOMPAT_INLINE_DATA)
+
+static void ext4_unsupported_name(uint32_t bits, char *buf, size_t size)
+{
+	for (size_t i = 0; i < ELEMENTSOF(ext4_incompat_names); i++) {
+		if (bits & ext4_incompat_names[i].mask) {
+			snprintf(buf, size, "'%s'", ext4_incompat_names[i].name);
+			return;
+		}
+	}
+	snprintf(buf, size, "an unknown one (incompat bits 0x%x)", bits);
+}
+
+/*
+ * Look at the raw superblock before libext2fs does, so that the refusal can name the problem
+ * and the remedy instead of a generic "unsupported feature".
+ */
+static int ext4_check_super(int fd, const char *dev, char *why, size_t why_size)
+{
+	struct ext2_super_block sb;
+	uint32_t incompat, compat;
+	char feature[96];
+	ssize_t n;
+
+	n = pread(fd, &sb, sizeof(sb), SUPERBLOCK_OFFSET);
+	if (n < 0) {
+		int r = -errno;
+
+		snprintf(why, why_size, "Could not read the superblock of %s: %s", dev,
+			 strerror(-r));
+		return r;
+	}
+	if ((size_t)n < sizeof(sb) || ext2fs_le16_to_cpu(sb.s_magic) != EXT2_SUPER_MAGIC) {
+		snprintf(why, why_size, "%s does not hold an ext2/3/4 filesystem", dev);
+		return -EINVAL;
+	}
+	if (ext2fs_le32_to_cpu(sb.s_rev_level) > EXT2_DYNAMIC_REV) {
+		snprintf(why, why_size,
+			 "%s has ext2 revision %u, newer than fuse4fs understands: mount it with the kernel",
+			 dev, ext2fs_le32_to_cpu(sb.s_rev_level));
+		return -EOPNOTSUPP;
+	}
+
+	compat = ext2fs_le32_to_cpu(sb.s_feature_compat);
+	incompat = ext2fs_le32_to_cpu(sb.s_feature_incompat);
+	/* An old revision superblock has no feature fields worth trusting. */
+	if (ext2fs_le32_to_cpu(sb.s_rev_level) == EXT2_GOOD_OLD_REV)
+		compat = incompat = 0;
+
+	if (incompat & EXT3_FEATURE_INCOMPAT_JOURNAL_DEV) {
+		snprintf(why, why_size,
+			 "%s is an external ext3/4 journal, not a filesystem: mount the filesystem that uses it",
+			 dev);
+		return -EINVAL;
+	}
+	if ((compat & EXT3_FEATURE_COMPAT_HAS_JOURNAL) && sb.s_journal_inum == 0) {
+		snprintf(why, why_size,
+			 "%s uses an external journal device, which fuse4fs cannot read: mount it with the kernel",
+			 dev);
+		return -EOPNOTSUPP;
+	}
+	/* Serving the pre-replay state would show stale, possibly inconsistent metadata. */
+	if (incompat & EXT3_FEATURE_INCOMPAT_RECOVER) {
+		snprintf(why, why_size,
+			 "The journal of %s needs recovery: run 'e2fsck -p' on it, or mount it once with the kernel",
+			 dev);
+		return -EAGAIN;
+	}
+	if (incompat & EXT4_FEATURE_INCOMPAT_ENCRYPT) {
+		snprintf(why, why_size,
+			 "%s has the 'encrypt' feature (fscrypt directories), which fuse4fs cannot serve: mount it with the kernel",
+			 dev);
+		return -EOPNOTSUPP;
+	}
+	if (incompat & EXT4_FEATURE_INCOMPAT_CASEFOLD) {
+		snprintf(why, why_size,
+			 "%s has the 'casefold' feature (case-insensitive directories), which fuse4fs cannot serve: mount it with the kernel",
+			 dev);
+		return -EOPNOTSUPP;
+	}
+	/* Another host may be writing it; only the kernel takes part in the MMP protocol. */
+	if (incompat & EXT4_FEATURE_INCOMPAT_MMP) {
+		snprintf(why, why_size,
+			 "%s uses multi-mount protection ('mmp'), which fuse4fs does not take part in: mount it with the kernel",
+			 dev);
+		return -EOPNOTSUPP;
+	}
+	if (incompat & ~EXT4_INCOMPAT_SERVED) {
+		ext4_unsupported_name(incompat & ~EXT4_INCOMPAT_SERVED, feature, sizeof(feature));
+		snprintf(why, why_size,
+			 "%s uses the incompatible feature %s, which fuse4fs does not support: mount it with the kernel",
+			 dev, feature);
+		return -EOPNOTSUPP;
+	}
+	/* Unknown ro_compat features are fine: by definition they do not change how a reader
+	 * interprets the filesystem. They only matter once we write. */
+	return 0;
+}
+
+static int ext4_open_errno(errcode_t err, const char *dev, char *why, size_t why_size)
+{
+	switch (err) {
+	case EXT2_ET_SB_CSUM_INVALID:
+		snprintf(why, why_size,
+			 "The superblock checksum of %s is wrong: run 'e2fsck' on it", dev);
+		return -EUCLEAN;
+	case EXT2_ET_BAD_MAGIC:
+		snprintf(why, why_size, "%s does not hold an ext2/3/4 filesystem", dev);
+		return -EINVAL;
+	case EXT2_ET_UNSUPP_FEATURE:
+	case EXT2_ET_RO_UNSUPP_FEATURE:
+		snprintf(why, why_size,
+			 "%s uses a feature fuse4fs's libext2fs does not support: mount it with the kernel",
+			 dev);
+		return -EOPNOTSUPP;
+	case EXT2_ET_NO_MEMORY:
+		snprintf(why, why_size, "Out of memory opening %s", dev);
+		return -ENOMEM;
+	default:
+		if (err > 0 && err < 4096) {
+			snprintf(why, why_size, "Could not read %s: %s", dev, strerror((int)err));
+			return -(int)err;
+		}
+		snprintf(why, why_size, "%s holds a damaged ext2/3/4 filesystem (%s): run 'e2fsck' on it",
+			 dev, error_message(err));
+		return -EUCLEAN;
+	}
+}
+
+int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs **ret,
+		char *why, size_t why_size)
+{
+	_cleanup_free_ struct svc_fs *sfs = NULL;
+	struct ext2_inode_large root;
+	ext2_filsys fs = NULL;
+	char name[32], dev[300];
+	errcode_t err;
+	int flags, r;
+
+	if (why_size)
+		why[0] = '\0';
+	if (opts->device_name)
+		snprintf(dev, sizeof(dev), "'%s'", opts->device_name);
+	else
+		snprintf(dev, sizeof(dev), "the device");
+
+	r = ext4_check_super(device_fd, dev, why, why_size);
+	if (r < 0)
+		return r;
+
+	sfs = calloc(1, sizeof(*sfs));
+	if (!sfs)
+		return -ENOMEM;
+	sfs->opts = *opts;
+	sfs->opts.device_name = NULL; /* not ours to keep */
+
+	/*
+	 * unixfd_io_manager takes the fd number as the "name" and uses that fd as is. Read-only
+	 * until the read-write issue lands. Checksum errors are NOT ignored: a block that fails
+	 * its checksum is served as an error, never as data.
+	 */
+	snprintf(name, sizeof(name), "%d", device_fd);
+	flags = EXT2_FLAG_64BITS;
+	err = ext2fs_open2(name, NULL, flags, 0, 0, unixfd_io_manager, &fs);
+	if (err)
+		return ext4_open_errno(err, dev, why, why_size);
+
+	sfs->fs = fs;
+	sfs->blocksize = fs->blocksize;
+	for (int i = 0; i < 4; i++)
+		sfs->hash_seed[i] = fs->super->s_hash_seed[i];
+	sfs->unsigned_hash = fs->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH;
+
+	if (fs->super->s_state & EXT2_ERROR_FS)
+		log_warning("%s has errors recorded in its superblock; run 'e2fsck' on it",
+			    dev);
+
+	err = ext2fs_read_inode_full(fs, EXT2_ROOT_INO, (struct ext2_inode *)&root, sizeof(root));
+	if (err || !LINUX_S_ISDIR(root.i_mode) || root.i_links_count == 0) {
+		snprintf(why, why_size,
+			 "The root directory of %s is damaged%s%s: run 'e2fsck' on it", dev,
+			 err ? ": " : "", err ? error_message(err) : "");
+		ext2fs_close_free(&fs);
+		return -EUCLEAN;
+	}
+
+	r = pthread_mutex_init(&sfs->lock, NULL);
+	if (r != 0) {
+		ext2fs_close_free(&fs);
+		return -r;
+	}
+	log_debug("Opened %s: block size %u, %u inodes, features 0x%x/0x%x/0x%x", dev,
+		  fs->blocksize, fs->super->s_inodes_count, fs->super->s_feature_compat,
+		  fs->super->s_feature_incompat, fs->super->s_feature_ro_compat);
+	*ret = TAKE_PTR(sfs);
+	return 0;
+}
+
+int svc_fs_close(struct svc_fs *sfs)
+{
+	errcode_t err;
+	int r = 0;
+
+	if (!sfs)
+		return 0;
+	err = ext2fs_close_free(&sfs->fs);
+	if (err)
+		r = ext4_errno(sfs, err, 0, "Closing the filesystem");
+	pthread_mutex_destroy(&sfs->lock);
+	free(sfs);
+	return r;
+}
+
+/* Superblock copy, descriptor and reserved GDT blocks at the start of group g, counted the way
+ * the kernel's ext4_num_base_meta_blocks() does. */
+static blk64_t ext4_group_base_meta(ext2_filsys fs, dgrp_t g)
+{
+	unsigned long per_block = EXT2_DESC_PER_BLOCK(fs->super);
+	bool meta_bg = ext2fs_has_feature_meta_bg(fs->super);
+	blk64_t n = ext2fs_bg_has_super(fs, g) ? 1 : 0;
+
+	if (!meta_bg || g / per_block < fs->super->s_first_meta_bg) {
+		if (n)
+			n += (meta_bg ? fs->super->s_first_meta_bg : fs->desc_blocks) +
+			     fs->super->s_reserved_gdt_blocks;
+		return n;
+	}
+	dgrp_t first = g / per_block * per_block;
+	if (g == first || g == first + 1 || g == first + per_block - 1)
+		n++;
+	return n;
+}
+
+/*
+ * The kernel reports f_blocks minus the metadata overhead: everything before the first data
+ * block, per group the superblock copy, descriptors, two bitmaps and the inode table, and the
+ * internal journal. With bigalloc it uses the (then trusted) superblock value.
+ */
+static blk64_t ext4_overhead(struct svc_fs *sfs)
+{
+	ext2_filsys fs = sfs->fs;
+	blk64_t overhead, itb;
+
+	if (ext2fs_has_feature_bigalloc(fs->super) && fs->super->s_overhead_clusters &&
+	    fs->super->s_overhead_clusters <= ext2fs_blocks_count(fs->super))
+		return EXT2FS_C2B(fs, (blk64_t)fs->super->s_overhead_clusters);
+
+	itb = fs->inode_blocks_per_group;
+	overhead = EXT2FS_B2C(fs, fs->super->s_first_data_block);
+	for (dgrp_t g = 0; g < fs->group_desc_count; g++)
+		overhead += ext4_group_base_meta(fs, g) + itb + 2;
+
+	if (ext2fs_has_feature_journal(fs->super) && fs->super->s_journal_inum) {
+		struct ext2_inode_large j;
+
+		if (ext2fs_read_inode_full(fs, fs->super->s_journal_inum, (struct ext2_inode *)&j,
+					   sizeof(j)) == 0)
+			overhead += EXT2FS_NUM_B2C(fs, EXT2_I_SIZE(&j) >> EXT2_BLOCK_SIZE_BITS(fs->super));
+	}
+	return EXT2FS_C2B(fs, overhead);
+}
+
+int ext4_statfs(struct svc_fs *sfs, struct statvfs *ret)
+{
+	ext2_filsys fs = sfs->fs;
+	uint64_t free_clusters = 0, free_inodes = 0, blocks, overhead, bfree, reserved, resv;
+	struct statvfs st = { 0 };
+
+	/* The kernel's free counters start from the group descriptors, not the superblock
+	 * totals (which are only updated at unmount). */
+	for (dgrp_t g = 0; g < fs->group_desc_count; g++) {
+		free_clusters += ext2fs_bg_free_blocks_count(fs, g);
+		free_inodes += ext2fs_bg_free_inodes_count(fs, g);
+	}
+	blocks = ext2fs_blocks_count(fs->super);
+	overhead = ext4_overhead(sfs);
+	bfree = EXT2FS_C2B(fs, free_clusters);
+
+	/* Like the kernel, hold back 2% or 4096 clusters (the smaller) when extents are on. */
+	resv = 0;
+	if (ext2fs_has_feature_extents(fs->super)) {
+		resv = (blocks >> fs->cluster_ratio_bits) / 50;
+		if (resv > 4096)
+			resv = 4096;
+	}
+	reserved = ext2fs_r_blocks_count(fs->super) + EXT2FS_C2B(fs, resv);
+
+	st.f_bsize = fs->blocksize;
+	st.f_frsize = fs->blocksize;
+	st.f_blocks = overhead < blocks ? blocks - overhead : 0;
+	st.f_bfree = bfree;
+	st.f_bavail = bfree > reserved ? bfree - reserved : 0;
+	st.f_files = fs->super->s_inodes_count;
+	st.f_ffree = free_inodes;
+	st.f_favail = free_inodes;
+	st.f_namemax = EXT4_NAME_MAX;
+	*ret = st;
+	return 0;
+}
