@@ -266,6 +266,8 @@ static int svc_open_fs(struct svc_conn *c, struct svc_mount *mnt, const struct s
 	int r;
 
 	o.read_only = true;
+	/* Refusals name the device as the user wrote it, which is what the helper prints. */
+	o.device_name = mnt->ctx.device_path;
 	r = svc_fs_open(mnt->ctx.fds[PROTO_FD_DEVICE], &o, ret, why, sizeof(why));
 	if (r < 0) {
 		if (why[0])
