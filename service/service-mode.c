@@ -36,9 +36,9 @@
 #define SVC_FUSE_SUBTYPE "fuse4fs"
 
 struct svc_conn {
-	int sock;          /* the accepted connection; -1 once closed */
-	uint16_t version;  /* negotiated; PROTO_VERSION_MIN until HELLO_REPLY is sent */
-	bool error_sent;   /* an ERROR went out (or the peer is gone): send no other */
+	int sock;	  /* the accepted connection; -1 once closed */
+	uint16_t version; /* negotiated; PROTO_VERSION_MIN until HELLO_REPLY is sent */
+	bool error_sent;  /* an ERROR went out (or the peer is gone): send no other */
 };
 
 static void svc_conn_close(struct svc_conn *c)
@@ -109,9 +109,10 @@ static int svc_recv(struct svc_conn *c, uint16_t type, unsigned fds_expected, st
 		return log_error_errno(r, "The helper closed the connection while we waited for %s",
 				       proto_msg_type_name(type));
 	case -EPROTONOSUPPORT:
-		return svc_refuse(c, EPROTONOSUPPORT,
-				  "Message written in an unsupported protocol version (we speak %d..%d)",
-				  PROTO_VERSION_MIN, PROTO_VERSION_MAX);
+		return svc_refuse(
+		    c, EPROTONOSUPPORT,
+		    "Message written in an unsupported protocol version (we speak %d..%d)",
+		    PROTO_VERSION_MIN, PROTO_VERSION_MAX);
 	default:
 		return svc_refuse(c, -r, "Bad message while waiting for %s: %s",
 				  proto_msg_type_name(type), reason ? reason : strerror(-r));
@@ -174,7 +175,8 @@ static int svc_handshake(struct svc_conn *c)
 		return svc_refuse(c, EPROTONOSUPPORT,
 				  "The helper speaks protocol versions %u..%u, this server %d..%d; "
 				  "install matching fuse4fs and fuservicemount",
-				  m.version_min, m.version_max, PROTO_VERSION_MIN, PROTO_VERSION_MAX);
+				  m.version_min, m.version_max, PROTO_VERSION_MIN,
+				  PROTO_VERSION_MAX);
 	c->version = (uint16_t)hi;
 
 	proto_msg_init(&m, PROTO_MSG_HELLO_REPLY, c->version);
@@ -250,10 +252,11 @@ static int svc_receive_context(struct svc_conn *c, struct svc_mount *mnt)
 
 	/* OPTIONS holds what the helper accepted; the mount flags among them (nosuid, ...) are
 	 * the helper's business, we only pick out what changes our request. */
-	mnt->allow_other = PROTO_HAS(m, PROTO_TAG_OPTIONS) && option_list_has(m->options, "allow_other");
+	mnt->allow_other =
+	    PROTO_HAS(m, PROTO_TAG_OPTIONS) && option_list_has(m->options, "allow_other");
 
-	log_info("Mount request for '%s' on '%s' from uid %u (%s%s)", m->device_path,
-		 m->mountpoint, m->uid, is_block ? "block device" : "image file",
+	log_info("Mount request for '%s' on '%s' from uid %u (%s%s)", m->device_path, m->mountpoint,
+		 m->uid, is_block ? "block device" : "image file",
 		 mnt->allow_other ? ", allow_other" : "");
 	return 0;
 }
@@ -286,7 +289,7 @@ static int svc_open_fs(struct svc_conn *c, struct svc_mount *mnt, const struct s
 static int svc_new_session(struct svc_conn *c, struct svc_mount *mnt, struct svc_fs *fs, bool debug,
 			   struct fuse_session **ret)
 {
-	char *argv[] = { (char *)"fuse4fs", (char *)"-d", NULL };
+	char *argv[] = {(char *)"fuse4fs", (char *)"-d", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(debug ? 2 : 1, argv);
 	struct fuse_session *se;
 	char fdpath[32];
@@ -383,7 +386,8 @@ static int svc_get_connection(int *ret)
 		return log_error_errno(n, "fuse4fs --service must be started by fuse4fs.socket");
 	if (n != 1) {
 		log_error("fuse4fs --service must be started by fuse4fs.socket "
-			  "(got %d sockets from the service manager, expected 1)", n);
+			  "(got %d sockets from the service manager, expected 1)",
+			  n);
 		return -EBADF;
 	}
 	/* A listening socket means Accept=no: every helper would share one server. */
@@ -400,8 +404,8 @@ static int svc_get_connection(int *ret)
 
 int service_mode_run(const struct svc_fs_options *opts)
 {
-	struct svc_conn conn = { .sock = -1, .version = PROTO_VERSION_MIN };
-	struct svc_mount mnt = { 0 };
+	struct svc_conn conn = {.sock = -1, .version = PROTO_VERSION_MIN};
+	struct svc_mount mnt = {0};
 	struct fuse_session *se = NULL;
 	struct svc_fs *fs = NULL;
 	int r, ret = 1;
