@@ -61,9 +61,9 @@ enum tag_kind {
 struct tag_info {
 	const char *name;
 	enum tag_kind kind;
-	uint16_t max;	       /* strings: byte limit without terminator */
-	bool critical;	       /* the encoder sets PROTO_TLV_CRITICAL on this record */
-	const char *missing;   /* reason when a required record is absent */
+	uint16_t max;	     /* strings: byte limit without terminator */
+	bool critical;	     /* the encoder sets PROTO_TLV_CRITICAL on this record */
+	const char *missing; /* reason when a required record is absent */
 };
 
 /* Every v1 record changes what the receiver does, so it goes out CRITICAL: an older peer that
@@ -532,7 +532,8 @@ int proto_decode(const uint8_t *buf, size_t len, struct proto_msg *ret, const ch
 			continue; /* an optional addition of a newer peer */
 		}
 		if (!(mi->allowed & BIT(tag)))
-			return fail(-EBADMSG, "record not allowed in this message type", ret_reason);
+			return fail(-EBADMSG, "record not allowed in this message type",
+				    ret_reason);
 		/* With two values the checker and the user of a field could pick different
 		 * ones. */
 		if ((present & BIT(tag)) && !(mi->repeatable & BIT(tag)))

@@ -68,7 +68,8 @@ int main(int argc, char **argv)
 		int r = read_file(argv[i], &data, &size);
 
 		if (r < 0) {
-			fprintf(stderr, "%s: cannot read '%s': %s\n", argv[0], argv[i], strerror(-r));
+			fprintf(stderr, "%s: cannot read '%s': %s\n", argv[0], argv[i],
+				strerror(-r));
 			return 1;
 		}
 		printf("%s (%zu bytes)... ", argv[i], size);

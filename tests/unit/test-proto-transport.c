@@ -230,7 +230,7 @@ static void test_unexpected_fds(void)
 	BAD_FDS(PROTO_MSG_HELLO, 1, 0, -EBADMSG);	  /* none expected, one fits the buffer */
 	BAD_FDS(PROTO_MSG_HELLO, 2, 0, -EBADMSG);	  /* none expected, MSG_CTRUNC */
 	BAD_FDS(PROTO_MSG_HELLO, 8, 0, -EBADMSG);
-	BAD_FDS(PROTO_MSG_HELLO, 1, 2, -EBADMSG);	  /* room for them, but HELLO carries none */
+	BAD_FDS(PROTO_MSG_HELLO, 1, 2, -EBADMSG);	  /* room, but HELLO carries none */
 	BAD_FDS(PROTO_MSG_HELLO, 2, 2, -EBADMSG);
 	BAD_FDS(PROTO_MSG_MOUNT_CONTEXT, 3, 2, -EBADMSG); /* too many: MSG_CTRUNC */
 	BAD_FDS(PROTO_MSG_MOUNT_CONTEXT, 8, 2, -EBADMSG);
