@@ -274,6 +274,32 @@ static void test_unexpected_fds(void)
 	}
 }
 
+#ifndef SO_PASSPIDFD
+#define SO_PASSPIDFD 76
+#endif
+
+/* SO_PASSPIDFD (Linux 6.5): the kernel attaches an SCM_PIDFD control message that fits the
+ * one-fd control buffer, so it reaches the level/type check instead of MSG_CTRUNC. The pidfd it
+ * carries is an fd too and must be closed. */
+static void test_foreign_cmsg_with_fd(void)
+{
+	int sv[2], one = 1, before, r;
+	size_t len = encode(PROTO_MSG_READY, wire);
+
+	pair(sv);
+	r = setsockopt(sv[1], SOL_SOCKET, SO_PASSPIDFD, &one, sizeof(one));
+	if (r < 0) {
+		tap_diag("no SO_PASSPIDFD, SCM_PIDFD check skipped");
+	} else {
+		TAP_EQ_INT(send_raw(sv[0], wire, len, NULL, 0), (ssize_t)len);
+		before = count_fds();
+		TAP_EQ_INT(proto_recv(sv[1], 1000, 0, &msg, NULL), -EBADMSG);
+		TAP_EQ_INT(count_fds(), before);
+	}
+	close(sv[0]);
+	close(sv[1]);
+}
+
 static void test_oversized(void)
 {
 	int sv[2], fd = open("/dev/null", O_RDONLY | O_CLOEXEC), before;
@@ -487,6 +513,7 @@ int main(void)
 	start = count_fds();
 	test_round_trip();
 	test_unexpected_fds();
+	test_foreign_cmsg_with_fd();
 	test_oversized();
 	test_timeout_and_close();
 	test_fd_checks();
