@@ -1,4 +1,5 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
+# shellcheck shell=bash
 # Builds the test trees and ext4 images from them with `mkfs.ext4 -d`.
 #
 #   mktree DIR [small]   source tree with every inode type the server must present; "small"
@@ -95,8 +96,8 @@ line"
 		"$t/links/long-symlink"
 	ln -s nowhere "$t/links/dangling"
 	ln -s ../deep/level-1 "$t/links/dir-symlink"
-	# A 4000-byte target: the longest that still fits one 4 KiB block with its NUL.
-	ln -s "$(printf 'z%.0s' {1..4000})" "$t/links/very-long-symlink"
+	# A 1000-byte target: several hundred bytes past the inode, still within one 1 KiB block.
+	ln -s "$(printf 'z%.0s' {1..1000})" "$t/links/very-long-symlink"
 
 	# Special files (mkfs.ext4 -d copies fifos, sockets and device nodes).
 	mkdir "$t/special"
@@ -113,7 +114,7 @@ line"
 	setfattr -n user.comment -v "a short value" "$t/xattr/file"
 	setfattr -n user.empty "$t/xattr/file"
 	setfattr -n user.binary -v 0x00ff10fe "$t/xattr/file"
-	setfattr -n user.big -v "$(printf 'v%.0s' {1..3000})" "$t/xattr/file"
+	setfattr -n user.big -v "$(printf 'v%.0s' {1..800})" "$t/xattr/file"
 	mkdir "$t/xattr/dir"
 	setfattr -n user.on-a-dir -v yes "$t/xattr/dir"
 	printf 'acl\n' >"$t/xattr/acl-file"
@@ -157,11 +158,11 @@ mkimage() { # mkimage TREE IMG [BLOCKSIZE [SIZE]]
 	# -N: the wide directory alone needs 10,000 inodes; the default ratio gives far fewer.
 	# -E root_owner: keep the root directory as the tree has it, not the caller's.
 	mkfs.ext4 -q -F -b "$bs" -N 16384 -L fuse4fs-test -U 0b2c3d4e-5f60-4718-8293-a4b5c6d7e8f9 \
-		-E root_owner=0:0 -d "$tree" "$img" "$size"
+		-E root_owner=0:0 -d "$tree" "$img" "$size" >/dev/null
 	# mkfs.ext4 -d stores 32-bit seconds only: give lost+found (which the source tree lacks, so
 	# the source comparison skips it) times past 2038 and 2106 to exercise the extra epoch bits.
 	debugfs -w -R "sif /lost+found mtime 21001231235959" "$img" >/dev/null 2>&1
 	debugfs -w -R "sif /lost+found atime @4294967400" "$img" >/dev/null 2>&1
 	# The image must be valid before anything else is judged by it.
-	e2fsck -fn "$img" >/dev/null || die "mkfs.ext4 -d produced an image that e2fsck rejects: $img"
+	e2fsck -fn "$img" >/dev/null 2>&1 || die "mkfs.ext4 -d produced an image that e2fsck rejects: $img"
 }

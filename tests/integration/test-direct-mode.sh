@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Direct mode, as root: `fuse4fs -f IMG MNT` must present exactly what the kernel's ext4 driver
+# presents for the same image (inode numbers, attributes, times, content, xattrs, directories),
+# for 4 KiB and 1 KiB block sizes, then unmount cleanly and leave the image untouched.
+#
+#   test-direct-mode.sh --fuse4fs PATH
+set -euo pipefail
+# shellcheck source=tests/lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/mkimage.sh
+source "$F4_LIB_DIR/mkimage.sh"
+
+FUSE4FS=
+while (($#)); do
+	case $1 in
+	--fuse4fs) FUSE4FS=$2; shift 2 ;;
+	*) die "unknown argument '$1'" ;;
+	esac
+done
+[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
+
+require_root
+[[ -c /dev/fuse ]] || die "/dev/fuse is missing"
+make_workdir
+
+# One round: mount IMG with the server in the foreground, compare, unmount, check.
+direct_round() { # direct_round LABEL TREE IMG
+	local label=$1 tree=$2 img=$3 mnt=$F4_WORK/mnt-$1 ref=$F4_WORK/ref-$1 pid t
+	local sum_before
+	sum_before=$(sha256sum <"$img")
+	kernel_mount_ref "$img" "$ref"
+	mkdir -p "$mnt"
+	"$FUSE4FS" -f "$img" "$mnt" 2>"$F4_WORK/server-$label.log" &
+	pid=$!
+	defer "f4_umount_if_mounted '$mnt'; f4_kill_pid $pid"
+	for ((t = 0; t < 100; t++)); do
+		[[ $(mount_fstype "$mnt" 2>/dev/null) == fuse* ]] && break
+		if ! [[ -d /proc/$pid ]]; then
+			cat "$F4_WORK/server-$label.log" >&2
+			die "[$label] fuse4fs exited before mounting"
+		fi
+		sleep 0.1
+	done
+	check "[$label] mounted as fuse.fuse4fs" test "$(mount_fstype "$mnt")" = fuse.fuse4fs
+	check "[$label] mount is read-only" \
+		grep -q "^[^ ]* $mnt fuse.fuse4fs ro[, ]" /proc/self/mounts
+
+	if "$F4_PYTHON" "$F4_LIB_DIR/compare-tree.py" --source "$tree" "$ref" "$mnt" \
+		>"$F4_WORK/compare-$label.txt" 2>&1; then
+		pass "[$label] FUSE mount equals the kernel mount and the source tree"
+		tail -n 1 "$F4_WORK/compare-$label.txt" >&2
+	else
+		head -n 60 "$F4_WORK/compare-$label.txt" >&2
+		fail "[$label] compare-tree found differences (above)"
+	fi
+	# A write must fail with EROFS, not succeed in some cache.
+	if touch "$mnt/files/new-file" 2>"$F4_WORK/touch.err"; then
+		fail "[$label] creating a file on the read-only mount succeeded"
+	else
+		check "[$label] a write fails with 'Read-only file system'" \
+			grep -q 'Read-only file system' "$F4_WORK/touch.err"
+	fi
+
+	umount "$mnt"
+	if wait_pid_gone "$pid" 10; then
+		wait "$pid" && rc=0 || rc=$?
+		check "[$label] server exits 0 after the unmount (got $rc)" test "$rc" = 0
+	else
+		fail "[$label] server still running 10 s after the unmount"
+	fi
+	if grep -Eiq 'error|corrupt|warn' "$F4_WORK/server-$label.log"; then
+		fail "[$label] server logged problems:"
+		head -n 20 "$F4_WORK/server-$label.log" >&2
+	fi
+	umount "$ref"
+	check "[$label] e2fsck -fn finds the image clean" fsck_quiet "$img"
+	check "[$label] image bytes unchanged" test "$(sha256sum <"$img")" = "$sum_before"
+}
+
+step "building the test tree and images"
+mktree "$F4_WORK/tree"
+mkimage "$F4_WORK/tree" "$F4_WORK/img4k" 4096
+mkimage "$F4_WORK/tree" "$F4_WORK/img1k" 1024
+
+step "direct mode, 4 KiB blocks"
+direct_round 4k "$F4_WORK/tree" "$F4_WORK/img4k"
+step "direct mode, 1 KiB blocks"
+direct_round 1k "$F4_WORK/tree" "$F4_WORK/img1k"
+finish
