@@ -57,12 +57,14 @@ finish() {
 F4_CLEANUP=()
 defer() { F4_CLEANUP+=("$*"); }
 f4_run_cleanup() {
-	local rc=$? i
+	local rc=$? f4_cleanup_idx
 	F4_EXIT_RC=$rc
 	trap - EXIT INT TERM HUP
 	set +e
-	for ((i = ${#F4_CLEANUP[@]} - 1; i >= 0; i--)); do
-		eval "${F4_CLEANUP[i]}" || log "cleanup step failed: ${F4_CLEANUP[i]}"
+	# (A name no cleanup step uses: bash locals are visible to the functions called here.)
+	for ((f4_cleanup_idx = ${#F4_CLEANUP[@]} - 1; f4_cleanup_idx >= 0; f4_cleanup_idx--)); do
+		eval "${F4_CLEANUP[f4_cleanup_idx]}" ||
+			log "cleanup step failed: ${F4_CLEANUP[f4_cleanup_idx]}"
 	done
 	F4_CLEANUP=()
 	return "$rc"

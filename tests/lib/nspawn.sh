@@ -98,7 +98,7 @@ nspawn_journal() {
 }
 
 nspawn_stop() {
-	local rc=${F4_EXIT_RC:-0} t
+	local rc=${F4_EXIT_RC:-0} t i
 	if [[ $rc != 0 ]] || ((F4_FAILURES > 0)); then
 		nspawn_journal
 	fi
