@@ -131,12 +131,15 @@ int helper_connect(const char *device_path, bool is_block, int *ret_fd)
 
 	r = connect_to(path, ret_fd);
 	if (r == -ECONNREFUSED || r == -ENOENT) {
+		/* A socket file with nobody listening: systemd stopped, or a stale file. */
 		if (per_device)
 			return log_error_errno(r, "the fuse4fs service for this device is not "
 						  "running (%m on '%s'); start it with "
 						  "'systemctl start fuse4fs@%s.socket'",
 					       path, instance);
-		goto not_running;
+		return log_error_errno(r, "the fuse4fs service is not running (%m on '%s'); "
+					  "start it with 'systemctl start fuse4fs.socket'",
+				       path);
 	}
 	if (r == -ETIMEDOUT)
 		return log_error_errno(r, "the fuse4fs service on '%s' did not accept the "
