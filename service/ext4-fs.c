@@ -272,6 +272,12 @@ static int ext4_open_errno(errcode_t err, const char *dev, char *why, size_t why
 	}
 }
 
+static void ext4_init_error_table(void)
+{
+	/* Makes error_message() name libext2fs codes instead of "Unknown code ext2 N". */
+	initialize_ext2_error_table();
+}
+
 int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs **ret,
 		char *why, size_t why_size)
 {
@@ -282,6 +288,9 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 	errcode_t err;
 	int flags, r;
 
+	static pthread_once_t error_table_once = PTHREAD_ONCE_INIT;
+
+	pthread_once(&error_table_once, ext4_init_error_table);
 	if (why_size)
 		why[0] = '\0';
 	if (opts->device_name)

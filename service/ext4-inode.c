@@ -67,6 +67,10 @@ int ext4_inode_read(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large 
 	    (inode.i_extra_isize & 3 ||
 	     (unsigned int)inode.i_extra_isize > isize - EXT2_GOOD_OLD_INODE_SIZE))
 		return ext4_corrupt(sfs, ino, "invalid i_extra_isize");
+	/* i_size is a signed 64-bit quantity to the kernel; negative is corruption. */
+	if (inode.i_size_high & 0x80000000u &&
+	    (LINUX_S_ISREG(inode.i_mode) || ext2fs_has_feature_largedir(sfs->fs->super)))
+		return ext4_corrupt(sfs, ino, "negative i_size");
 	*ret = inode;
 	return 0;
 }

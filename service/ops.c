@@ -245,8 +245,9 @@ static int readdir_fill(void *userdata, const char *name, size_t name_len, ext2_
 		bool dots = strcmp(cname, ".") == 0 || strcmp(cname, "..") == 0;
 
 		/* The kernel counts a lookup for each entry with a node id, so "." and ".."
-		 * (which it skips) and unreadable inodes go without one. */
-		if (dots || do_entry(c->sfs, ino, &e) < 0) {
+		 * (which it skips) go without one; so do entries a lookup would refuse (reserved
+		 * or unreadable inodes), leaving the error to that lookup. */
+		if (dots || !ext4_ino_valid(c->sfs, ino) || do_entry(c->sfs, ino, &e) < 0) {
 			memset(&e, 0, sizeof(e));
 			e.attr.st_ino = ino;
 			e.attr.st_mode = d_type << 12;
