@@ -88,7 +88,7 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 
 	r = helper_canonicalize_as_user(p, arg, &path);
 	if (r < 0)
-		return log_error_errno(r, "%m");
+		return log_error_errno(r, "cannot resolve the path: %m");
 	if (strcmp(path, "/") == 0)
 		return log_error_errno(-EINVAL, "'/' is not a fuse4fs mount");
 
