@@ -149,11 +149,11 @@ static void ext4_unsupported_name(uint32_t bits, char *buf, size_t size)
 {
 	for (size_t i = 0; i < ELEMENTSOF(ext4_incompat_names); i++) {
 		if (bits & ext4_incompat_names[i].mask) {
-			snprintf(buf, size, "'%s'", ext4_incompat_names[i].name);
+			snprintf(buf, size, "feature '%s'", ext4_incompat_names[i].name);
 			return;
 		}
 	}
-	snprintf(buf, size, "an unknown one (incompat bits 0x%x)", bits);
+	snprintf(buf, size, "feature bits 0x%x (unknown to fuse4fs)", bits);
 }
 
 /*
@@ -233,7 +233,7 @@ static int ext4_check_super(int fd, const char *dev, char *why, size_t why_size)
 	if (incompat & ~EXT4_INCOMPAT_SERVED) {
 		ext4_unsupported_name(incompat & ~EXT4_INCOMPAT_SERVED, feature, sizeof(feature));
 		snprintf(why, why_size,
-			 "%s uses the incompatible feature %s, which fuse4fs does not support: mount it with the kernel",
+			 "%s uses the incompatible %s, which fuse4fs does not support: mount it with the kernel",
 			 dev, feature);
 		return -EOPNOTSUPP;
 	}
