@@ -1,0 +1,172 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * The ext4 modules against small images made by mkfs.ext4 -d: opening and refusing, lookup
+ * (linear and htree), attributes, symlinks, readdir and read. Skips when e2fsprogs' tools are
+ * not installed.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../service/ext4.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/test-ext4-fs.XXXXXX";
+
+static int run(const char *fmt, const char *arg)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), fmt, arg, arg);
+	return system(cmd);
+}
+
+struct count_ctx {
+	unsigned int n;
+	bool saw_dot, saw_dotdot;
+	uint64_t last_off;
+};
+
+static int count_fill(void *userdata, const char *name, size_t name_len, ext2_ino_t ino,
+		      unsigned int d_type, uint64_t next_off)
+{
+	struct count_ctx *c = userdata;
+
+	/* Refuse the 7th entry, as a full reply buffer would, to check resuming. */
+	if (c->n == 6)
+		return 1;
+	if (name_len == 1 && name[0] == '.')
+		c->saw_dot = true;
+	if (name_len == 2 && memcmp(name, "..", 2) == 0)
+		c->saw_dotdot = true;
+	c->n++;
+	c->last_off = next_off;
+	return 0;
+}
+
+static struct svc_fs *open_image(const char *img, int *ret_fd, int *ret_r, char *why, size_t n)
+{
+	struct svc_fs_options o = { .read_only = true, .device_name = img };
+	struct svc_fs *fs = NULL;
+
+	*ret_fd = open(img, O_RDONLY | O_CLOEXEC);
+	*ret_r = svc_fs_open(*ret_fd, &o, &fs, why, n);
+	return fs;
+}
+
+int main(void)
+{
+	char path[1024], img[512], why[512], buf[64];
+	struct ext2_inode_large inode;
+	struct svc_fs *fs;
+	struct stat st;
+	ext2_ino_t ino, sub;
+	char *target = NULL;
+	size_t len;
+	int fd, r;
+
+	tap_plan_start();
+	if (system("command -v mkfs.ext4 >/dev/null && command -v debugfs >/dev/null") != 0)
+		tap_skip_all("mkfs.ext4/debugfs not installed");
+	if (!mkdtemp(dir))
+		tap_skip_all("mkdtemp failed");
+
+	snprintf(path, sizeof(path), "%s/tree", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	TAP_EQ_INT(run("mkdir -p %s/sub && printf hello > %s/hello", path), 0);
+	TAP_EQ_INT(run("ln -s hello %s/fast && ln -s $(printf 'x%%.0s' $(seq 200)) %s/slow", path), 0);
+	TAP_EQ_INT(run("cd %s/sub && for i in $(seq 300); do : > name$i; done", path), 0);
+	{
+		char cmd[2600];
+
+		/* e2fsck -D gives the 300-entry directory an htree index. */
+		snprintf(cmd, sizeof(cmd),
+			 "mkfs.ext4 -q -F -b 1024 -d %s %s 8M && { e2fsck -fyD %s >/dev/null 2>&1; [ $? -le 1 ]; }",
+			 path, img, img);
+		TAP_EQ_INT(system(cmd), 0);
+	}
+
+	fs = open_image(img, &fd, &r, why, sizeof(why));
+	TAP_EQ_INT(r, 0);
+	if (!fs)
+		return tap_plan_end();
+
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "hello", &ino), 0);
+	TAP_EQ_INT(ext4_inode_read(fs, ino, &inode), 0);
+	ext4_inode_stat(fs, ino, &inode, &st);
+	TAP_EQ_INT(st.st_size, 5);
+	TAP_EQ_INT(st.st_ino, ino);
+	TAP_EQ_INT(S_ISREG(st.st_mode), 1);
+
+	{
+		struct ext4_file *f = NULL;
+
+		TAP_EQ_INT(ext4_file_open(fs, ino, &f), 0);
+		TAP_EQ_INT(ext4_file_read(fs, f, 1, sizeof(buf), buf, &len), 0);
+		TAP_EQ_INT(len, 4); /* short at EOF */
+		TAP_EQ_INT(memcmp(buf, "ello", 4), 0);
+		ext4_file_close(fs, f);
+	}
+
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "fast", &ino), 0);
+	TAP_EQ_INT(ext4_readlink(fs, ino, &target), 0);
+	TAP_EQ_STR(target, "hello");
+	free(target);
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "slow", &ino), 0);
+	TAP_EQ_INT(ext4_readlink(fs, ino, &target), 0);
+	TAP_EQ_INT(strlen(target), 200);
+	free(target);
+
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "sub", &sub), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "name1", &ino), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "name300", &ino), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "name301", &ino), -ENOENT);
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "..", &ino), 0);
+	TAP_EQ_INT(ino, EXT2_ROOT_INO);
+	TAP_EQ_INT(ext4_dir_lookup(fs, ino, "hello/x", &ino), -ENOENT);
+	memset(path, 'a', 256);
+	path[256] = '\0';
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, path, &ino), -ENAMETOOLONG);
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "hello", &ino), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, ino, "x", &ino), -ENOTDIR);
+
+	{
+		struct count_ctx c = { 0 };
+		uint64_t off;
+
+		TAP_EQ_INT(ext4_dir_iterate(fs, sub, 0, count_fill, &c), 0);
+		TAP_EQ_INT(c.n, 6);
+		TAP_EQ_INT(c.saw_dot && c.saw_dotdot, 1);
+		/* Resume where the sixth entry said the next one starts. */
+		off = c.last_off;
+		c.n = 100;
+		TAP_EQ_INT(ext4_dir_iterate(fs, sub, off, count_fill, &c), 0);
+		/* 300 names plus "." and "..", minus the 6 already listed. */
+		TAP_EQ_INT(c.n - 100, 296);
+	}
+
+	TAP_EQ_INT(svc_fs_close(fs), 0);
+	close(fd);
+
+	/* Refusals, with the sentence for the user. */
+	TAP_EQ_INT(run("head -c 1048576 /dev/zero > %s.zero", img), 0);
+	snprintf(path, sizeof(path), "%s.zero", img);
+	fs = open_image(path, &fd, &r, why, sizeof(why));
+	TAP_EQ_INT(r, -EINVAL);
+	TAP_EQ_INT(strstr(why, "does not hold an ext2/3/4 filesystem") != NULL, 1);
+	close(fd);
+
+	TAP_EQ_INT(run("debugfs -w -R 'feature needs_recovery' %s >/dev/null 2>&1", img), 0);
+	fs = open_image(img, &fd, &r, why, sizeof(why));
+	TAP_EQ_INT(r, -EAGAIN);
+	TAP_EQ_INT(strstr(why, "e2fsck -p") != NULL, 1);
+	close(fd);
+
+	snprintf(path, sizeof(path), "rm -rf %s", dir);
+	(void)!system(path);
+	return tap_plan_end();
+}
