@@ -9,6 +9,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,32 @@ static int exit_for_mount(int r, bool kernel_failed)
 	if (r == -EREMOTEIO || r == -EPROTO || r == -ECONNRESET)
 		return HELPER_EXIT_SERVER;
 	return HELPER_EXIT_SYSTEM;
+}
+
+static int block_termination_signals(void)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	sigaddset(&set, SIGQUIT);
+	sigaddset(&set, SIGPIPE);
+	sigaddset(&set, SIGTSTP);
+	sigaddset(&set, SIGTTIN);
+	sigaddset(&set, SIGTTOU);
+	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
+		return log_error_errno(-errno, "cannot block signals: %m");
+	return 0;
+}
+
+static int exit_for_umount(int r)
+{
+	/* The kernel refused (busy mount, ...): not a usage problem. */
+	if (r == -EBUSY)
+		return HELPER_EXIT_SYSTEM;
+	return exit_for_argument(r);
 }
 
 static int do_mount_command(const struct helper_privs *privs, const char *options_arg,
@@ -105,6 +132,15 @@ static int do_mount_command(const struct helper_privs *privs, const char *option
 		log_error_errno(-errno, "cannot change to '/': %m");
 		return HELPER_EXIT_SYSTEM;
 	}
+
+	/* From the connection on, every step ends in "mounted and served" or "nothing
+	 * mounted"; a Ctrl-C between move_mount() and the server's READY would leave a mount
+	 * nobody serves. Every wait below is bounded (40 s at most in all), so deferring the
+	 * caller's termination signals until we exit costs little. SIGKILL cannot be blocked;
+	 * its leftover is a dead mount the caller can remove with -u. */
+	r = block_termination_signals();
+	if (r < 0)
+		return HELPER_EXIT_SYSTEM;
 
 	r = helper_connect(device_path, is_block, &sock);
 	if (r < 0)
@@ -195,7 +231,7 @@ int main(int argc, char *argv[])
 		if (r < 0)
 			return HELPER_EXIT_SYSTEM;
 		r = helper_umount(&privs, argv[optind]);
-		return r < 0 ? exit_for_argument(r) : HELPER_EXIT_OK;
+		return r < 0 ? exit_for_umount(r) : HELPER_EXIT_OK;
 	}
 
 	log_set_action("cannot mount '%s' on '%s'",
