@@ -128,6 +128,14 @@ int helper_mountpoint_open(const struct helper_privs *p, const char *arg, char *
 			   int *ret_fd);
 /* Canonicalise a path as the caller (realpath under the caller's fsuid). */
 int helper_canonicalize_as_user(const struct helper_privs *p, const char *arg, char **ret_path);
+/* The pure parts of the mountpoint policy for a non-root caller, for the unit tests:
+ * may a user mount over a directory on a file system of this statfs f_type? */
+bool helper_mountpoint_fs_allowed(long type);
+/* Sticky-directory rules on the pinned mountpoint (st) and its parent: 0, or -EPERM with a
+ * static reason in *ret_why. */
+struct stat;
+int helper_mountpoint_check_owner(const struct stat *st, const struct stat *parent, uid_t uid,
+				  const char **ret_why);
 /* Is /proc a real procfs? We rely on /proc/self/{fd,mountinfo}. */
 int helper_check_proc(void);
 

@@ -70,7 +70,7 @@ int helper_check_proc(void)
 /* Filesystems a user may mount over. Mounting over /proc, /sys, a cgroup or a devpts
  * directory could hide what root processes rely on; a user can hardly write to those, but
  * the list costs nothing (fusermount keeps one for the same reason). */
-static bool mountpoint_fs_allowed(long type)
+bool helper_mountpoint_fs_allowed(long type)
 {
 	static const long allowed[] = {
 		EXT4_SUPER_MAGIC, /* ext2/3/4 */
@@ -104,6 +104,28 @@ static bool mountpoint_fs_allowed(long type)
 	return false;
 }
 
+int helper_mountpoint_check_owner(const struct stat *st, const struct stat *parent, uid_t uid,
+				  const char **ret_why)
+{
+	/* A sticky directory that is not the caller's is a shared one (/tmp, /var/tmp,
+	 * /dev/shm, /run/lock): everyone may write it, which passes the write-access check,
+	 * but mounting over it would replace every other user's (and root's) files there
+	 * with the caller's image. Without allow_other everyone else, root included, then
+	 * gets EACCES on the whole directory; with it, root services would read
+	 * caller-chosen files in /tmp. fusermount refuses this case too. */
+	if ((st->st_mode & S_ISVTX) && st->st_uid != uid) {
+		*ret_why = "it is a shared sticky directory that you do not own";
+		return -EPERM;
+	}
+	/* In a sticky directory another user's directory is writable to us only if they
+	 * made it so; mounting over it would hide their files from them. */
+	if ((parent->st_mode & S_ISVTX) && st->st_uid != uid) {
+		*ret_why = "it is in a sticky directory and you do not own it";
+		return -EPERM;
+	}
+	return 0;
+}
+
 int helper_mountpoint_open(const struct helper_privs *p, const char *arg, char **ret_path,
 			   int *ret_fd)
 {
@@ -115,6 +137,7 @@ int helper_mountpoint_open(const struct helper_privs *p, const char *arg, char *
 	};
 	struct stat st, parent;
 	struct statfs sfs;
+	const char *why;
 	int r;
 
 	r = helper_canonicalize_as_user(p, arg, &path);
@@ -154,19 +177,18 @@ int helper_mountpoint_open(const struct helper_privs *p, const char *arg, char *
 			return log_error_errno(r, "cannot check access to '%s': %m", path);
 		}
 
-		/* In a sticky directory (/tmp) another user's directory is writable to us only
-		 * if they made it so; mounting over it would hide their files from them. The
-		 * parent is found from the pinned fd, not from the path. */
+		/* Sticky directories, the mountpoint's own bit and its parent's. The parent is
+		 * found from the pinned fd, not from the path. */
 		if (fstatat(fd, "..", &parent, AT_SYMLINK_NOFOLLOW) < 0)
 			return log_error_errno(-errno, "cannot stat the parent of '%s': %m", path);
-		if ((parent.st_mode & S_ISVTX) && st.st_uid != p->uid)
-			return log_error_errno(-EPERM, "you may not mount on '%s': it is in a sticky "
-						       "directory and you do not own it", path);
+		r = helper_mountpoint_check_owner(&st, &parent, p->uid, &why);
+		if (r < 0)
+			return log_error_errno(r, "you may not mount on '%s': %s", path, why);
 
 		if (fstatfs(fd, &sfs) < 0)
 			return log_error_errno(-errno, "cannot check the file system of '%s': %m",
 					       path);
-		if (!mountpoint_fs_allowed((long)sfs.f_type))
+		if (!helper_mountpoint_fs_allowed((long)sfs.f_type))
 			return log_error_errno(-EPERM, "you may not mount on '%s': mounting over a "
 						       "file system of type 0x%lx is only allowed "
 						       "to root", path, (unsigned long)sfs.f_type);
