@@ -269,6 +269,9 @@ check_sandbox() {
 		done
 	}
 	f4_root_is_empty ""
+	# It gets its device and /dev/fuse as fds from the helper; it must not be able to open any.
+	check "server sees no /dev/fuse" test ! -e "$root/dev/fuse"
+	check "server sees no block devices" test -z "$(find "$root/dev" -type b 2>/dev/null)"
 	check "the root directory is not the host's (no /etc, /home)" \
 		test ! -e "$root/etc/passwd" -a ! -e "$root/home"
 }
