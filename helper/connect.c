@@ -60,13 +60,14 @@ static int connect_to(const char *path, int *ret_fd)
 		return -ENAMETOOLONG;
 	strcpy(sa.sun_path, path);
 
+	/* Errors before connect() are left to helper_connect() to report, once. */
 	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return log_error_errno(-errno, "cannot create a socket: %m");
+		return -errno;
 	/* connect() on a full backlog blocks for SO_SNDTIMEO; proto_send() later is bounded
 	 * by it too. */
 	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0)
-		return log_error_errno(-errno, "cannot set a socket timeout: %m");
+		return -errno;
 	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
 		r = -errno;
 		/* A timed-out blocking connect on AF_UNIX reports EAGAIN/EINPROGRESS. */

@@ -42,7 +42,9 @@ static int exit_for_argument(int r)
 {
 	if (r == -EACCES || r == -EPERM || r == -EOPNOTSUPP || r == -EROFS)
 		return HELPER_EXIT_DENIED;
-	if (r == -ENOMEM)
+	/* Out of memory or fds (a caller can shrink RLIMIT_NOFILE/RLIMIT_AS): a system
+	 * error, not a bad argument. */
+	if (r == -ENOMEM || r == -EMFILE || r == -ENFILE)
 		return HELPER_EXIT_SYSTEM;
 	return HELPER_EXIT_USAGE;
 }

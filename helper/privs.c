@@ -13,6 +13,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
@@ -21,8 +22,17 @@
 
 #include "helper.h"
 
+static int set_nondumpable(void)
+{
+	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
+		return -errno;
+	return 0;
+}
+
 int helper_sanitize_process(int argc)
 {
+	int r;
+
 	/* argc == 0 leaves argv[0] NULL and argv[1] aliasing envp (CVE-2021-4034, pkexec). */
 	if (argc < 1)
 		return -EINVAL; /* nothing to log to yet that we trust; main exits quietly */
@@ -49,7 +59,7 @@ int helper_sanitize_process(int argc)
 	 * O_PATH to somewhere that a bug could then use with root's rights, and we must not
 	 * leak anything of ours into it either. */
 	if (close_range(3, ~0U, 0) < 0) {
-		int r = -errno;
+		r = -errno;
 		log_error_errno(r, "cannot close inherited file descriptors: %m");
 		return r;
 	}
@@ -68,18 +78,26 @@ int helper_sanitize_process(int argc)
 	/* Nothing we do ever executes a program; make sure that even a bug cannot turn into
 	 * a privileged execve(). */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) {
-		int r = -errno;
+		r = -errno;
 		log_error_errno(r, "cannot set no_new_privs: %m");
 		return r;
 	}
 
 	/* Setuid processes are already non-dumpable; say it explicitly so that no core file
-	 * or ptrace attach by the caller can read our memory (fds, server messages). */
-	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
-		int r = -errno;
-		log_error_errno(r, "cannot mark the process non-dumpable: %m");
-		return r;
-	}
+	 * or ptrace attach by the caller can read our memory (fds, server messages). The
+	 * kernel resets this to the fs.suid_dumpable sysctl on every fsuid/fsgid change, so
+	 * set_fsids() says it again after each switch. */
+	r = set_nondumpable();
+	if (r < 0)
+		return log_error_errno(r, "cannot mark the process non-dumpable: %m");
+
+	/* The caller chooses our rlimits. RLIMIT_FSIZE on a stderr redirected to a file would
+	 * turn an error message into SIGXFSZ and kill us between move_mount() and the
+	 * cleanup that detaches a failed mount; with the signal ignored the write just fails.
+	 * (Tiny RLIMIT_NOFILE/RLIMIT_AS make calls fail, and every failure is fail-closed;
+	 * RLIMIT_CPU, like SIGKILL from the caller, can only stop us, which the caller can do
+	 * anyway.) */
+	signal(SIGXFSZ, SIG_IGN);
 
 	return 0;
 }
@@ -121,7 +139,9 @@ static int set_fsids(uid_t uid, gid_t gid, bool gid_first)
 		if ((gid_t)setfsgid(gid) != gid)
 			return -EPERM;
 	}
-	return 0;
+	/* commit_creds() just made us dumpable again if fs.suid_dumpable is 1 (a debugging
+	 * setting): the caller could then SIGQUIT us into a core file holding our memory. */
+	return set_nondumpable();
 }
 
 int helper_become_user(const struct helper_privs *p)
