@@ -339,12 +339,64 @@ static int ext4_inline_lookup(struct svc_fs *sfs, struct ext4_dir *d, const char
 	return 0;
 }
 
+/* Directories up to this size are kept in memory for repeated linear lookups. */
+#define EXT4_LINEAR_CACHE_MAX (8u << 20)
+
+/* Loads all blocks of the directory into sfs->lin_buf; holes become one empty entry. */
+static int ext4_linear_cache(struct svc_fs *sfs, struct ext4_dir *d)
+{
+	unsigned int bs = sfs->blocksize;
+	char *buf;
+	int r;
+
+	if (sfs->lin_buf && sfs->lin_ino == d->ino && sfs->lin_nblocks == d->nblocks)
+		return 0;
+	buf = malloc(d->nblocks * bs);
+	if (!buf)
+		return -ENOMEM;
+	for (uint64_t lblk = 0; lblk < d->nblocks; lblk++) {
+		char *b = buf + lblk * bs;
+
+		r = ext4_dir_read_block(sfs, d, lblk, b);
+		if (r < 0) {
+			free(buf);
+			return r;
+		}
+		if (r > 0) {
+			struct ext2_dir_entry *de = (struct ext2_dir_entry *)b;
+
+			memset(b, 0, bs);
+			(void)ext2fs_set_rec_len(sfs->fs, bs, de);
+		}
+	}
+	free(sfs->lin_buf);
+	sfs->lin_buf = buf;
+	sfs->lin_ino = d->ino;
+	sfs->lin_nblocks = d->nblocks;
+	return 0;
+}
+
 static int ext4_linear_lookup(struct svc_fs *sfs, struct ext4_dir *d, uint64_t nblocks,
 			      const char *name, size_t name_len, ext2_ino_t *ret_ino)
 {
-	_cleanup_free_ char *buf = malloc(sfs->blocksize);
+	unsigned int bs = sfs->blocksize;
+	_cleanup_free_ char *buf = NULL;
 	int r;
 
+	if (nblocks > 2 && nblocks == d->nblocks && nblocks * bs <= EXT4_LINEAR_CACHE_MAX) {
+		r = ext4_linear_cache(sfs, d);
+		if (r < 0)
+			return r;
+		for (uint64_t lblk = 0; lblk < nblocks; lblk++) {
+			r = ext4_block_find(sfs, d->ino, sfs->lin_buf + lblk * bs, bs, name,
+					    name_len, ret_ino);
+			if (r != 0)
+				return r < 0 ? r : 0;
+		}
+		return -ENOENT;
+	}
+
+	buf = malloc(bs);
 	if (!buf)
 		return -ENOMEM;
 	for (uint64_t lblk = 0; lblk < nblocks; lblk++) {
@@ -353,7 +405,7 @@ static int ext4_linear_lookup(struct svc_fs *sfs, struct ext4_dir *d, uint64_t n
 			return r;
 		if (r > 0)
 			continue;
-		r = ext4_block_find(sfs, d->ino, buf, sfs->blocksize, name, name_len, ret_ino);
+		r = ext4_block_find(sfs, d->ino, buf, bs, name, name_len, ret_ino);
 		if (r != 0)
 			return r < 0 ? r : 0;
 	}

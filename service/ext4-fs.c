@@ -361,6 +361,7 @@ int svc_fs_close(struct svc_fs *sfs)
 	if (err)
 		r = ext4_errno(sfs, err, 0, "Closing the filesystem");
 	pthread_mutex_destroy(&sfs->lock);
+	free(sfs->lin_buf);
 	free(sfs);
 	return r;
 }

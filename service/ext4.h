@@ -28,6 +28,12 @@ struct svc_fs {
 	/* Directory hashing parameters from the superblock, for htree lookups. */
 	uint32_t hash_seed[4];
 	bool unsigned_hash;
+	/* The blocks of the last unindexed directory searched linearly: a stat of every name
+	 * in a big directory would otherwise re-read the whole directory per name. Nothing
+	 * can change on a read-only mount, so it never goes stale. */
+	ext2_ino_t lin_ino;
+	uint64_t lin_nblocks;
+	char *lin_buf;
 	/* Each kind of index trouble is worth one log line, not one per lookup. */
 	bool warned_htree;
 	unsigned int corruption_logged;

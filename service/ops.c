@@ -98,6 +98,10 @@ static int do_lookup(struct svc_fs *sfs, fuse_ino_t parent, const char *name,
 	ext2_ino_t ino;
 	int r;
 
+	/* With export support the kernel resolves a file handle by looking up "." in the
+	 * node itself, which need not be a directory; a freed inode is then just stale. */
+	if (strcmp(name, ".") == 0)
+		return do_entry(sfs, node_to_ino(parent), ret);
 	r = ext4_dir_lookup(sfs, node_to_ino(parent), name, &ino);
 	if (r < 0)
 		return r;
