@@ -45,6 +45,12 @@ enum helper_exit {
 #define HELPER_REPLY_TIMEOUT_MS (10 * 1000)
 #define HELPER_MOUNT_REQUEST_TIMEOUT_MS (30 * 1000)
 
+/* fuse4fs mounts one ordinary user may hold at once. Every mount keeps a service instance
+ * running, and the socket units cap instances for everyone (MaxConnections); without a
+ * per-user cap one user could use them all up. Root is not limited. */
+#define HELPER_USER_MOUNTS_MAX 16
+#define HELPER_FUSE4FS_FSTYPE "fuse.fuse4fs"
+
 /* ---- log.c ---- */
 
 /* Set the "what failed" part of every later message, e.g. "cannot mount '%s' on '%s'". */
@@ -138,6 +144,11 @@ int helper_mountpoint_check_owner(const struct stat *st, const struct stat *pare
 				  const char **ret_why);
 /* Is /proc a real procfs? We rely on /proc/self/{fd,mountinfo}. */
 int helper_check_proc(void);
+/* Open /proc/self/mountinfo and check that what we opened is procfs's own file, not
+ * something mounted over it. Logs. */
+int helper_open_mountinfo(FILE **ret);
+/* Refuse (-EUSERS, logged) when the caller already has HELPER_USER_MOUNTS_MAX mounts. */
+int helper_check_user_mount_count(const struct helper_privs *p);
 
 /* ---- connect.c ---- */
 
@@ -171,6 +182,9 @@ struct helper_mount_owner {
 	uid_t user_id;
 };
 int helper_mountinfo_find(FILE *f, int mount_id, struct helper_mount_owner *ret);
+/* How many mounts of type fstype (e.g. "fuse.fuse4fs") with user_id= exactly uid does f list?
+ * -EINVAL when any line is malformed (never undercount). */
+int helper_mountinfo_count_user(FILE *f, const char *fstype, uid_t uid, unsigned *ret_count);
 /* Value of user_id= in a super-options string: -ENOENT if absent, -EINVAL if malformed or
  * repeated (a repeated key is never ours, refuse rather than pick one). */
 int helper_super_options_user_id(const char *opts, uid_t *ret);

@@ -118,6 +118,11 @@ static int do_mount_command(const struct helper_privs *privs, const char *option
 	r = helper_check_proc();
 	if (r < 0)
 		return HELPER_EXIT_SYSTEM;
+	r = helper_check_user_mount_count(privs);
+	if (r == -EUSERS)
+		return HELPER_EXIT_DENIED;
+	if (r < 0)
+		return HELPER_EXIT_SYSTEM;
 
 	r = helper_device_open(privs, device_arg, &device_path, &device_fd, &is_block);
 	if (r < 0)

@@ -227,3 +227,35 @@ int helper_mountinfo_find(FILE *f, int mount_id, struct helper_mount_owner *ret)
 		return 0;
 	}
 }
+
+int helper_mountinfo_count_user(FILE *f, const char *fstype, uid_t uid, unsigned *ret_count)
+{
+	_cleanup_free_ char *line = NULL;
+	unsigned count = 0;
+	size_t cap = 0;
+
+	for (;;) {
+		struct helper_mountinfo_entry e;
+		ssize_t n;
+		uid_t owner;
+
+		errno = 0;
+		n = getline(&line, &cap, f);
+		if (n < 0) {
+			if (errno)
+				return -errno;
+			break;
+		}
+		/* Same strictness as helper_mountinfo_find(): a line we cannot read might be
+		 * one of the caller's mounts, and undercounting is how a limit is bypassed. */
+		if ((size_t)n != strlen(line) || helper_mountinfo_parse_line(line, &e) < 0)
+			return -EINVAL;
+		if (strcmp(e.fstype, fstype) != 0)
+			continue;
+		if (helper_super_options_user_id(e.super_options, &owner) < 0 || owner != uid)
+			continue;
+		count++;
+	}
+	*ret_count = count;
+	return 0;
+}

@@ -13,6 +13,7 @@
 #include <limits.h>
 #include <linux/magic.h>
 #include <linux/openat2.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -64,6 +65,54 @@ int helper_check_proc(void)
 		return log_error_errno(-errno, "cannot check /proc: %m");
 	if (sfs.f_type != PROC_SUPER_MAGIC)
 		return log_error_errno(-ENODEV, "/proc is not a procfs mount; refusing to work");
+	return 0;
+}
+
+int helper_open_mountinfo(FILE **ret)
+{
+	_cleanup_close_ int fd = -1;
+	struct statfs sfs;
+	FILE *f;
+
+	/* Only root could mount over /proc/self/mountinfo, but the unmount policy and the
+	 * mount limit both rest on this file; checking what we actually opened costs one
+	 * call. */
+	fd = open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0)
+		return log_error_errno(-errno, "cannot read /proc/self/mountinfo: %m");
+	if (fstatfs(fd, &sfs) < 0)
+		return log_error_errno(-errno, "cannot check /proc/self/mountinfo: %m");
+	if (sfs.f_type != PROC_SUPER_MAGIC)
+		return log_error_errno(-ENODEV, "/proc/self/mountinfo is not procfs's; refusing "
+						"to work");
+	f = fdopen(fd, "re");
+	if (!f)
+		return log_error_errno(-errno, "cannot read /proc/self/mountinfo: %m");
+	TAKE_FD(fd);
+	*ret = f;
+	return 0;
+}
+
+int helper_check_user_mount_count(const struct helper_privs *p)
+{
+	_cleanup_(helper_fclosep) FILE *f = NULL;
+	unsigned n;
+	int r;
+
+	if (p->is_root)
+		return 0;
+	r = helper_open_mountinfo(&f);
+	if (r < 0)
+		return r;
+	r = helper_mountinfo_count_user(f, HELPER_FUSE4FS_FSTYPE, p->uid, &n);
+	if (r < 0)
+		return log_error_errno(r, "cannot parse /proc/self/mountinfo: %m");
+	/* Two helpers racing past this check can overshoot by the number running at once,
+	 * which the socket's MaxConnections bounds: fine for a resource limit. */
+	if (n >= HELPER_USER_MOUNTS_MAX)
+		return log_error_errno(-EUSERS, "you already have %u fuse4fs mounts, the most "
+						"one user may have; unmount one with "
+						"'fuservicemount -u'", n);
 	return 0;
 }
 

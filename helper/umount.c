@@ -35,8 +35,6 @@
 
 #include "helper.h"
 
-#define FUSE4FS_FSTYPE "fuse.fuse4fs"
-
 static int mount_id_at(int dirfd, const char *name, int *ret_id)
 {
 	struct {
@@ -126,9 +124,9 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 	if (mnt_id == parent_id)
 		return log_error_errno(-EINVAL, "'%s' is not a mountpoint", path);
 
-	f = fopen("/proc/self/mountinfo", "re");
-	if (!f)
-		return log_error_errno(-errno, "cannot read /proc/self/mountinfo: %m");
+	r = helper_open_mountinfo(&f);
+	if (r < 0)
+		return r;
 	r = helper_mountinfo_find(f, mnt_id, &owner);
 	if (r == -ENOENT)
 		return log_error_errno(r, "'%s' is not a mountpoint", path);
@@ -139,7 +137,7 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 	 * mounted exactly there (not, say, a mount whose root we reached some other way). */
 	if (strcmp(owner.mountpoint, path) != 0)
 		return log_error_errno(-EINVAL, "'%s' is not a mountpoint", path);
-	if (strcmp(owner.fstype, FUSE4FS_FSTYPE) != 0)
+	if (strcmp(owner.fstype, HELPER_FUSE4FS_FSTYPE) != 0)
 		return log_error_errno(-EPERM, "'%s' is not a fuse4fs mount (it is %s); use "
 					       "umount(8) for it", path, owner.fstype);
 	/* Exact match on the number (CVE-2021-3995 compared a prefix). */

@@ -32,6 +32,18 @@ static int find(const char *text, int id, struct helper_mount_owner *o)
 	return r;
 }
 
+static int count(const char *text, uid_t uid, unsigned *n)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	r = helper_mountinfo_count_user(f, "fuse.fuse4fs", uid, n);
+	fclose(f);
+	return r;
+}
+
 int main(void)
 {
 	struct helper_mount_owner o;
@@ -141,6 +153,34 @@ int main(void)
 		TAP_EQ_INT(helper_mountinfo_find(f, 300, &o), -EINVAL);
 		fclose(f);
 	}
+
+	/* The per-user mount limit counts exactly the caller's fuse4fs mounts: not other
+	 * users' (a prefix of the uid, user_id=10000 for 1000), not other FUSE file systems,
+	 * not a path that spells out the type. */
+	static const char table[] =
+		"22 27 0:21 / /proc rw,relatime - proc proc rw\n"
+		"40 27 0:60 / /home/u/a ro,nosuid,nodev - fuse.fuse4fs /i ro,user_id=1000,group_id=1000\n"
+		"41 27 0:61 / /home/u/b ro,nosuid,nodev - fuse.fuse4fs /dev/sdb1 ro,user_id=1000,"
+		"group_id=1000,default_permissions,allow_other\n"
+		"42 27 0:62 / /home/v/c ro,nosuid,nodev - fuse.fuse4fs /i ro,user_id=10000,group_id=1\n"
+		"43 27 0:63 / /home/u/d rw,nosuid,nodev - fuse.sshfs h: rw,user_id=1000,group_id=1000\n"
+		"44 27 0:64 / /home/u/x\\040-\\040fuse.fuse4fs rw - ext4 /dev/sda1 rw,user_id=1000\n"
+		"45 27 0:65 / /home/u/e ro - fuse.fuse4fs /i ro,user_id=100,group_id=1\n";
+	unsigned n = 99;
+
+	TAP_EQ_INT(count(table, 1000, &n), 0);
+	TAP_EQ_INT(n, 2);
+	TAP_EQ_INT(count(table, 10000, &n), 0);
+	TAP_EQ_INT(n, 1);
+	TAP_EQ_INT(count(table, 100, &n), 0);
+	TAP_EQ_INT(n, 1);
+	TAP_EQ_INT(count(table, 1001, &n), 0);
+	TAP_EQ_INT(n, 0);
+	TAP_EQ_INT(count("", 1000, &n), 0);
+	TAP_EQ_INT(n, 0);
+	/* A line we cannot read could be one of the caller's: refuse, never undercount. */
+	TAP_EQ_INT(count("40 27 0:60 / /a ro - fuse.fuse4fs /i ro,user_id=1000\ngarbage\n", 1000,
+			 &n), -EINVAL);
 
 	return tap_plan_end();
 }
