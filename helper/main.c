@@ -142,8 +142,8 @@ static int do_mount_command(const struct helper_privs *privs, const char *option
 
 	/* From the connection on, every step ends in "mounted and served" or "nothing
 	 * mounted"; a Ctrl-C between move_mount() and the server's READY would leave a mount
-	 * nobody serves. Every wait below is bounded (40 s at most in all), so deferring the
-	 * caller's termination signals until we exit costs little. SIGKILL cannot be blocked;
+	 * nobody serves. Every wait below is bounded (5 + 10 + 30 + 10 s, 5 s per send), so
+	 * deferring the caller's termination signals until we exit costs little. SIGKILL cannot be blocked;
 	 * its leftover is a dead mount the caller can remove with -u. */
 	r = block_termination_signals();
 	if (r < 0)
