@@ -13,11 +13,13 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/capability.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "helper.h"
@@ -144,11 +146,39 @@ static int set_fsids(uid_t uid, gid_t gid, bool gid_first)
 	return set_nondumpable();
 }
 
+/* A non-root fsuid only drops the filesystem capabilities (DAC_OVERRIDE, FOWNER, ...);
+ * CAP_SYS_PTRACE, CAP_SYS_ADMIN and the rest stay effective, and some path lookups and opens
+ * consult them (ptrace_may_access() on /proc/<pid>/fd, maps, cwd; driver open() hooks). So
+ * while acting as the caller the effective set is emptied too, and then refilled from the
+ * permitted set, which never changes. Verified by reading it back, like the fsids. */
+static int set_effective_caps(bool on)
+{
+	struct __user_cap_header_struct h = { .version = _LINUX_CAPABILITY_VERSION_3 };
+	struct __user_cap_data_struct d[_LINUX_CAPABILITY_U32S_3];
+
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	for (size_t i = 0; i < ELEMENTSOF(d); i++)
+		d[i].effective = on ? d[i].permitted : 0;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -errno;
+	if (syscall(SYS_capget, &h, d) < 0)
+		return -errno;
+	for (size_t i = 0; i < ELEMENTSOF(d); i++)
+		if (d[i].effective != (on ? d[i].permitted : 0))
+			return -EPERM;
+	return 0;
+}
+
 int helper_become_user(const struct helper_privs *p)
 {
 	int r = set_fsids(p->uid, p->gid, true);
+	/* Root's own access includes its capabilities. */
+	if (r >= 0 && !p->is_root)
+		r = set_effective_caps(false);
 	if (r < 0) {
 		/* Never continue half-switched: an access "as the user" would be root's. */
+		(void)set_effective_caps(true);
 		(void)set_fsids(0, 0, false);
 		return log_error_errno(r, "cannot switch file system ids to uid %u gid %u: %m",
 				       (unsigned)p->uid, (unsigned)p->gid);
@@ -158,7 +188,10 @@ int helper_become_user(const struct helper_privs *p)
 
 int helper_become_root(const struct helper_privs *p)
 {
-	int r = set_fsids(0, 0, false);
+	/* Capabilities first: setfsgid(0) needs CAP_SETGID, our egid is the caller's. */
+	int r = set_effective_caps(true);
+	if (r >= 0)
+		r = set_fsids(0, 0, false);
 	if (r < 0)
 		return log_error_errno(r, "cannot switch file system ids back to root: %m");
 	return 0;
