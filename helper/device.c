@@ -34,8 +34,8 @@ static int open_nofollow(const char *path, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
-int helper_device_open(const struct helper_privs *p, const char *arg, char **ret_path,
-		       int *ret_fd, bool *ret_is_block)
+int helper_device_open(const struct helper_privs *p, const struct helper_config *c,
+		       const char *arg, char **ret_path, int *ret_fd, bool *ret_is_block)
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
@@ -56,6 +56,12 @@ int helper_device_open(const struct helper_privs *p, const char *arg, char **ret
 	r = helper_become_root(p);
 	if (r < 0)
 		return r;
+	/* Not the caller's to open: the admin's policy may still grant it (policy.c). */
+	if ((fd == -EACCES || fd == -EPERM) && !p->is_root) {
+		r = helper_device_open_by_policy(p, c, path, O_RDONLY | O_NONBLOCK, &fd);
+		if (r < 0)
+			return r;
+	}
 	if (fd < 0) {
 		if (fd == -EACCES || fd == -EPERM)
 			return log_error_errno(fd, "cannot open device '%s': %m; you need read "

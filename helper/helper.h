@@ -45,11 +45,57 @@ enum helper_exit {
 #define HELPER_REPLY_TIMEOUT_MS (10 * 1000)
 #define HELPER_MOUNT_REQUEST_TIMEOUT_MS (30 * 1000)
 
-/* fuse4fs mounts one ordinary user may hold at once. Every mount keeps a service instance
+/* fuse4fs mounts one ordinary user may hold at once, unless mount_max says otherwise. Every mount keeps a service instance
  * running, and the socket units cap instances for everyone (MaxConnections); without a
  * per-user cap one user could use them all up. Root is not limited. */
 #define HELPER_USER_MOUNTS_MAX 16
 #define HELPER_FUSE4FS_FSTYPE "fuse.fuse4fs"
+
+struct helper_privs;
+
+/* ---- config.c ---- */
+
+/* /etc/fuse4fs/fuservicemount.conf, fuservicemount.conf(5). A fixed path, not under the build
+ * prefix: a setuid program's policy must not move with where it was installed. */
+#define HELPER_CONFIG_DIR "/etc/fuse4fs"
+#define HELPER_CONFIG_PATH HELPER_CONFIG_DIR "/fuservicemount.conf"
+
+struct helper_config {
+	unsigned mount_max;   /* fuse4fs mounts per ordinary user (0: users may not mount) */
+	bool socket_devices;  /* a started fuse4fs@<dev>.socket lets users mount <dev> */
+	bool seat_devices;    /* removable/USB devices for the user at the device's seat */
+	bool direct_fallback; /* mount.fuse.fuse4fs may run the uncontained server */
+};
+
+void helper_config_defaults(struct helper_config *ret);
+/* Parse the text of a configuration file (modified in place). -EINVAL with the line number
+ * and a static reason on an unknown or repeated key, a malformed line or a bad value. */
+int helper_config_parse(char *text, struct helper_config *ret, unsigned *ret_line,
+			const char **ret_why);
+/* Load path (in dir): missing -> defaults; not root-owned, group/other-writable (file or
+ * dir), unreadable, too large or malformed -> -errno, logged. */
+int helper_config_load(const char *dir, const char *path, struct helper_config *ret);
+
+/* ---- policy.c ---- */
+
+struct helper_device_facts {
+	bool is_block;
+	bool socket_opt_in;  /* a root-owned per-device socket exists */
+	bool removable;      /* removable media, or on USB/FireWire */
+	bool at_active_seat; /* the caller's active local session is the device seat's */
+};
+enum helper_grant {
+	HELPER_GRANT_NONE,
+	HELPER_GRANT_SOCKET,
+	HELPER_GRANT_SEAT,
+};
+/* The pure decision, for the unit tests. */
+enum helper_grant helper_policy_decide(const struct helper_config *c,
+				       const struct helper_device_facts *f);
+/* The caller could not open path: does the policy let them mount it anyway? Pins path as the
+ * caller, judges it, and reopens that inode as root with flags. Logs refusals (-EACCES). */
+int helper_device_open_by_policy(const struct helper_privs *p, const struct helper_config *c,
+				 const char *path, int flags, int *ret_fd);
 
 /* ---- log.c ---- */
 
@@ -120,8 +166,8 @@ unsigned helper_options_mount_attrs(const struct helper_options *o, bool is_root
 
 /* Canonicalise and open DEVICE as the caller (so the access check is exactly the caller's),
  * read-only; block device or regular file only. */
-int helper_device_open(const struct helper_privs *p, const char *arg, char **ret_path,
-		       int *ret_fd, bool *ret_is_block);
+int helper_device_open(const struct helper_privs *p, const struct helper_config *c,
+		       const char *arg, char **ret_path, int *ret_fd, bool *ret_is_block);
 /* Open /dev/fuse as root and check it is the real thing. */
 int helper_fuse_open(int *ret_fd);
 
@@ -147,8 +193,8 @@ int helper_check_proc(void);
 /* Open /proc/self/mountinfo and check that what we opened is procfs's own file, not
  * something mounted over it. Logs. */
 int helper_open_mountinfo(FILE **ret);
-/* Refuse (-EUSERS, logged) when the caller already has HELPER_USER_MOUNTS_MAX mounts. */
-int helper_check_user_mount_count(const struct helper_privs *p);
+/* Refuse (-EUSERS, logged) when the caller already has max mounts (mount_max). */
+int helper_check_user_mount_count(const struct helper_privs *p, unsigned max);
 
 /* ---- connect.c ---- */
 

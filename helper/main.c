@@ -90,11 +90,18 @@ static int do_mount_command(const struct helper_privs *privs, const char *option
 			    const char *device_arg, const char *mountpoint_arg)
 {
 	struct helper_options opts = {};
+	struct helper_config config;
 	_cleanup_free_ char *device_path = NULL, *mountpoint_path = NULL;
 	_cleanup_close_ int device_fd = -1, fuse_fd = -1, mountpoint_fd = -1, sock = -1;
 	bool is_block = false, kernel_failed = false;
 	struct helper_mount hm;
 	int r;
+
+	/* The admin's policy first: a broken configuration refuses everything, before we
+	 * touch a path of the caller's. */
+	r = helper_config_load(HELPER_CONFIG_DIR, HELPER_CONFIG_PATH, &config);
+	if (r < 0)
+		return HELPER_EXIT_DENIED;
 
 	if (options_arg) {
 		r = helper_options_parse(options_arg, privs->is_root, &opts);
@@ -118,13 +125,13 @@ static int do_mount_command(const struct helper_privs *privs, const char *option
 	r = helper_check_proc();
 	if (r < 0)
 		return HELPER_EXIT_SYSTEM;
-	r = helper_check_user_mount_count(privs);
+	r = helper_check_user_mount_count(privs, config.mount_max);
 	if (r == -EUSERS)
 		return HELPER_EXIT_DENIED;
 	if (r < 0)
 		return HELPER_EXIT_SYSTEM;
 
-	r = helper_device_open(privs, device_arg, &device_path, &device_fd, &is_block);
+	r = helper_device_open(privs, &config, device_arg, &device_path, &device_fd, &is_block);
 	if (r < 0)
 		return exit_for_argument(r);
 	r = helper_mountpoint_open(privs, mountpoint_arg, &mountpoint_path, &mountpoint_fd);

@@ -93,7 +93,7 @@ int helper_open_mountinfo(FILE **ret)
 	return 0;
 }
 
-int helper_check_user_mount_count(const struct helper_privs *p)
+int helper_check_user_mount_count(const struct helper_privs *p, unsigned max)
 {
 	_cleanup_(helper_fclosep) FILE *f = NULL;
 	unsigned n;
@@ -109,10 +109,13 @@ int helper_check_user_mount_count(const struct helper_privs *p)
 		return log_error_errno(r, "cannot parse /proc/self/mountinfo: %m");
 	/* Two helpers racing past this check can overshoot by the number running at once,
 	 * which the socket's MaxConnections bounds: fine for a resource limit. */
-	if (n >= HELPER_USER_MOUNTS_MAX)
+	if (max == 0)
+		return log_error_errno(-EUSERS, "the administrator does not allow ordinary users "
+						"to mount (mount_max = 0 in %s)", HELPER_CONFIG_PATH);
+	if (n >= max)
 		return log_error_errno(-EUSERS, "you already have %u fuse4fs mounts, the most "
-						"one user may have; unmount one with "
-						"'fuservicemount -u'", n);
+						"one user may have (mount_max in %s); unmount one "
+						"with 'fuservicemount -u'", n, HELPER_CONFIG_PATH);
 	return 0;
 }
 
