@@ -1,0 +1,123 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The conformance suite (tests/conformance) three times on fresh images: on the kernel's ext4
+# (the reference: it must pass there, or the suite is wrong), on fuse4fs in direct mode as root,
+# and on fuse4fs in service mode as an ordinary user through the helper (tests that need root
+# say SKIP there).  After each: unmount, the server exits, e2fsck -fn is clean.  Direct mode
+# also runs the slow 100,000-entry directory and checks on disk that it is an htree.
+#
+#   test-rw-conformance.sh --fuse4fs PATH --conformance PATH --build-root DIR --prefix P
+#                          --bindir D --sbindir D --unitdir D [--no-slow] [--only MODES]
+# MODES: a comma list of kernel, direct, direct1k, service (default: all).
+set -euo pipefail
+# shellcheck source=tests/lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/nspawn.sh
+source "$F4_LIB_DIR/nspawn.sh"
+# shellcheck source=tests/lib/rw.sh
+source "$F4_LIB_DIR/rw.sh"
+
+FUSE4FS=""
+CONFORMANCE=""
+BUILD=""
+SLOW=--slow
+MODES=kernel,direct,direct1k,service
+while (($#)); do
+	case $1 in
+	--fuse4fs) FUSE4FS=$2; shift 2 ;;
+	--conformance) CONFORMANCE=$2; shift 2 ;;
+	--build-root) BUILD=$2; shift 2 ;;
+	--prefix) F4_PREFIX=$2; shift 2 ;;
+	--bindir) F4_BINDIR=$2; shift 2 ;;
+	--sbindir) F4_SBINDIR=$2; shift 2 ;;
+	--unitdir) F4_UNITDIR=$2; shift 2 ;;
+	--no-slow) SLOW=; shift ;;
+	--only) MODES=$2; shift 2 ;;
+	*) die "unknown argument '$1'" ;;
+	esac
+done
+want() { [[ ,$MODES, == *,$1,* ]]; }
+if want direct || want direct1k; then
+	[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
+fi
+[[ -x $CONFORMANCE ]] || die "--conformance PATH to the built suite is required"
+
+require_root
+[[ -c /dev/fuse ]] || die "/dev/fuse is missing"
+make_workdir
+ensure_test_user
+# The test user runs the suite binary from the build tree: give it a private copy.
+install -m 0755 "$CONFORMANCE" "$F4_WORK/conformance"
+CONFORMANCE=$F4_WORK/conformance
+
+# The slow directory must be an htree on disk: a lookup that scans 100,000 entries is a bug
+# the timing alone might not show on a fast machine.
+check_bigdir_indexed() { # LABEL IMG
+	local label=$1 img=$2 flags
+	flags=$(debugfs -R "stat /conf/bigdir" "$img" 2>/dev/null | sed -n 's/.*Flags: \(0x[0-9a-f]*\).*/\1/p')
+	if [[ -z $flags ]]; then
+		fail "[$label] debugfs cannot stat /conf/bigdir"
+	elif (((flags & 0x1000) == 0)); then
+		fail "[$label] /conf/bigdir is not hash-indexed on disk (flags $flags, EXT4_INDEX_FL 0x1000 missing)"
+	else
+		pass "[$label] /conf/bigdir is an htree on disk (flags $flags)"
+	fi
+}
+
+if want kernel; then
+	for bs in 4096 1024; do
+		label=kernel-$bs
+		step "the reference: the kernel's ext4, $bs-byte blocks"
+		rw_mkimage "$F4_WORK/$label.img" "$bs"
+		kernel_mount_rw "$F4_WORK/$label.img" "$F4_WORK/mnt-$label"
+		mkdir "$F4_WORK/mnt-$label/conf"
+		slow=
+		[[ $bs == 4096 ]] && slow=$SLOW
+		run_tap "$label" "$F4_WORK/$label.tap" "$CONFORMANCE" ${slow:+"$slow"} "$F4_WORK/mnt-$label/conf" || true
+		kernel_umount "$F4_WORK/mnt-$label"
+		fsck_check "$label" "$F4_WORK/$label.img"
+		[[ -n $slow ]] && check_bigdir_indexed "$label" "$F4_WORK/$label.img"
+		rm -f "$F4_WORK/$label.img"
+	done
+fi
+
+direct_round() { # LABEL BLOCKSIZE SLOW
+	local label=$1 bs=$2 slow=$3 img=$F4_WORK/$1.img mnt=$F4_WORK/mnt-$1
+	step "fuse4fs direct mode as root, $bs-byte blocks"
+	rw_mkimage "$img" "$bs"
+	# allow_other: the suite acts as other uids (EACCES, sticky, ACLs); without it FUSE would
+	# refuse them everything and those checks would prove nothing.
+	direct_mount_rw "$label" "$img" "$mnt" allow_other || return 0
+	mkdir "$mnt/conf" || { fail "[$label] mkdir on the mount failed"; }
+	run_tap "$label" "$F4_WORK/$label.tap" "$CONFORMANCE" ${slow:+"$slow"} "$mnt/conf" || true
+	direct_umount "$label" "$mnt"
+	fsck_check "$label" "$img"
+	[[ -n $slow ]] && check_bigdir_indexed "$label" "$img"
+	rm -f "$img"
+}
+want direct && direct_round direct-4096 4096 "$SLOW"
+want direct1k && direct_round direct-1024 1024 ""
+
+if want service; then
+	[[ -d $BUILD ]] || die "--build-root DIR is required for service mode"
+	command -v systemd-nspawn >/dev/null || die "systemd-nspawn is missing: run tools/setup.sh"
+	lock_sockdir
+	step "fuse4fs service mode: $F4_TEST_USER mounts through the helper"
+	stage_install "$BUILD" "$F4_WORK/stage"
+	nspawn_start "$F4_WORK/stage"
+	ct systemctl start fuse4fs.socket
+	label=service
+	img=$F4_WORK/$label.img
+	# The user's own disk image: theirs to open read-write, with a root directory they own.
+	rw_mkimage "$img" 4096 1G "$F4_TEST_UID:$F4_TEST_GID"
+	chown "$F4_TEST_UID:$F4_TEST_GID" "$img"
+	install -d -o "$F4_TEST_UID" -g "$F4_TEST_GID" -m 0755 "$F4_WORK/mnt-$label"
+	if service_mount_rw "$label" "$img" "$F4_WORK/mnt-$label"; then
+		as_user mkdir "$F4_WORK/mnt-$label/conf" || fail "[$label] mkdir on the mount failed"
+		log "[$label] running as $F4_TEST_USER: tests that need root report SKIP"
+		run_tap "$label" "$F4_WORK/$label.tap" as_user "$CONFORMANCE" "$F4_WORK/mnt-$label/conf" || true
+		service_umount "$label" "$F4_WORK/mnt-$label"
+	fi
+	fsck_check "$label" "$img"
+fi
+finish
