@@ -2,8 +2,8 @@
 /*
  * Direct mode: `fuse4fs [-o OPTIONS] [-f] [-d] DEVICE MOUNTPOINT`, a classic FUSE server for
  * administrators and debugging. We open DEVICE ourselves and libfuse mounts (as root, or through
- * fusermount3). The mount is always read-only with default_permissions: the kernel enforces
- * modes and ACLs, and nothing here can write.
+ * fusermount3). Like mount(8) the mount is read-write, or read-only with -o ro or for a device
+ * we may not write; always with default_permissions: the kernel enforces modes and ACLs.
  */
 #define FUSE_USE_VERSION 314
 
@@ -53,7 +53,12 @@ static int direct_usage(void)
  * would contradict what fuse4fs guarantees are refused here; everything else goes to libfuse,
  * which refuses what it does not know.
  */
-static int direct_add_user_opts(const char *list, char **opts)
+/* What the user asked about writing: nothing (like mount(8): read-write if the device can be
+ * written, else read-only), ro, or rw (fail rather than fall back). */
+enum direct_rw { DIRECT_RW_DEFAULT, DIRECT_RW_RO, DIRECT_RW_RW };
+
+static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *rw,
+				enum svc_atime *atime)
 {
 	_cleanup_free_ char *copy = strdup(list);
 	char *save = NULL;
@@ -61,11 +66,19 @@ static int direct_add_user_opts(const char *list, char **opts)
 	if (!copy)
 		return -ENOMEM;
 	for (char *o = strtok_r(copy, ",", &save); o; o = strtok_r(NULL, ",", &save)) {
-		if (strcmp(o, "ro") == 0 || strcmp(o, "default_permissions") == 0)
+		if (strcmp(o, "default_permissions") == 0)
 			continue; /* always on */
-		if (strcmp(o, "rw") == 0) {
-			log_error("Option 'rw' is not supported: fuse4fs mounts read-only");
-			return -EINVAL;
+		/* ro/rw and the atime policy are ours to apply: added below or kept in the
+		 * filesystem options (FUSE inodes never update atime in the kernel). */
+		if (strcmp(o, "ro") == 0 || strcmp(o, "rw") == 0) {
+			*rw = o[0] == 'r' && o[1] == 'o' ? DIRECT_RW_RO : DIRECT_RW_RW;
+			continue;
+		}
+		if (strcmp(o, "noatime") == 0 || strcmp(o, "relatime") == 0 ||
+		    strcmp(o, "strictatime") == 0) {
+			*atime = o[0] == 'n' ? SVC_ATIME_NOATIME :
+				 o[0] == 'r' ? SVC_ATIME_RELATIME : SVC_ATIME_STRICTATIME;
+			continue;
 		}
 		if (strncmp(o, "fsname=", 7) == 0 || strncmp(o, "subtype=", 8) == 0) {
 			log_error("Option '%s' is not allowed: fuse4fs sets it", o);
@@ -92,8 +105,9 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 	struct stat st;
 	int r;
 
-	if (fuse_opt_add_opt(&fuse_opts, "ro") < 0 ||
-	    fuse_opt_add_opt(&fuse_opts, "default_permissions") < 0 ||
+	enum direct_rw rw = DIRECT_RW_DEFAULT;
+
+	if (fuse_opt_add_opt(&fuse_opts, "default_permissions") < 0 ||
 	    fuse_opt_add_opt(&fuse_opts, "subtype=fuse4fs") < 0)
 		return log_error_errno(-ENOMEM, "Out of memory"), 1;
 
@@ -103,10 +117,10 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		if (strcmp(a, "-o") == 0) {
 			if (++i >= argc)
 				return direct_usage();
-			if (direct_add_user_opts(argv[i], &fuse_opts) < 0)
+			if (direct_add_user_opts(argv[i], &fuse_opts, &rw, &o.atime) < 0)
 				return 2;
 		} else if (strncmp(a, "-o", 2) == 0) {
-			if (direct_add_user_opts(a + 2, &fuse_opts) < 0)
+			if (direct_add_user_opts(a + 2, &fuse_opts, &rw, &o.atime) < 0)
 				return 2;
 		} else if (strcmp(a, "-f") == 0) {
 			foreground = true;
@@ -140,7 +154,14 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		return 1;
 	}
 
-	fd = open(device, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	/* Like mount(8): a device we may not write is mounted read-only unless rw was asked. */
+	o.read_only = rw == DIRECT_RW_RO;
+	fd = open(device, (o.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0 && rw == DIRECT_RW_DEFAULT && (errno == EACCES || errno == EROFS || errno == EPERM)) {
+		log_info("'%s' is write-protected, mounting read-only", device);
+		o.read_only = true;
+		fd = open(device, O_RDONLY | O_CLOEXEC | O_NOCTTY);
+	}
 	if (fd < 0) {
 		log_error_errno(-errno, "Could not open '%s'", device);
 		return 1;
@@ -150,7 +171,6 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		return 1;
 	}
 
-	o.read_only = true;
 	o.device_name = device;
 	r = svc_fs_open(fd, &o, &fs, why, sizeof(why));
 	if (r < 0) {
@@ -161,6 +181,8 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		return 1;
 	}
 
+	if (fuse_opt_add_opt(&fuse_opts, o.read_only ? "ro" : "rw") < 0)
+		return log_error_errno(-ENOMEM, "Out of memory"), 1;
 	if (fuse_opt_add_arg(&args, argv[0]) < 0 ||
 	    (o.debug && fuse_opt_add_arg(&args, "-d") < 0) || fuse_opt_add_arg(&args, "-o") < 0 ||
 	    fuse_opt_add_arg(&args, fuse_opts) < 0)

@@ -637,3 +637,13 @@ int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 	*ret_ino = ino;
 	return 0;
 }
+
+void ext4_dir_changed(struct svc_fs *sfs, ext2_ino_t dir)
+{
+	if (sfs->lin_buf && sfs->lin_ino == dir) {
+		free(sfs->lin_buf);
+		sfs->lin_buf = NULL;
+		sfs->lin_ino = 0;
+		sfs->lin_nblocks = 0;
+	}
+}

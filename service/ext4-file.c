@@ -2,23 +2,30 @@
 /*
  * Regular file data. libext2fs's file layer already knows extents, block maps, inline data and
  * holes (which read as zeros) and stops at i_size, so reading past EOF comes back short.
+ *
+ * A libext2fs file handle caches the inode and one data block. Two handles on one inode would
+ * each write back their own stale copy, so nothing is cached between requests: every request
+ * opens a libext2fs handle on the current inode and closes (writes back) before returning.
+ * What a FUSE file handle keeps is only the inode number.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "ext4.h"
 #include "log.h"
 
 struct ext4_file {
 	ext2_ino_t ino;
-	ext2_file_t file;
 };
 
 int ext4_file_open(struct svc_fs *sfs, ext2_ino_t ino, struct ext4_file **ret)
 {
 	struct ext2_inode_large inode;
 	struct ext4_file *f;
-	errcode_t err;
 	int r;
 
 	r = ext4_inode_read(sfs, ino, &inode);
@@ -32,49 +39,441 @@ int ext4_file_open(struct svc_fs *sfs, ext2_ino_t ino, struct ext4_file **ret)
 	f = calloc(1, sizeof(*f));
 	if (!f)
 		return -ENOMEM;
-	f->ino = ino;
-	/* Read-only handle: libext2fs never writes back through it. */
-	err = ext2fs_file_open2(sfs->fs, ino, (struct ext2_inode *)&inode, 0, &f->file);
-	if (err) {
+	r = ext4_open_get(sfs, ino);
+	if (r < 0) {
 		free(f);
-		return ext4_errno(sfs, err, ino, "opening the file");
+		return r;
 	}
+	f->ino = ino;
 	*ret = f;
 	return 0;
+}
+
+static void ext4_efile_closep(ext2_file_t *file)
+{
+	if (*file)
+		ext2fs_file_close(*file);
+}
+
+#define _cleanup_efile_ __attribute__((cleanup(ext4_efile_closep)))
+
+/* A libext2fs handle on the inode as it is now; flags EXT2_FILE_WRITE to change it. */
+static int ext4_efile_open(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+			   int flags, ext2_file_t *ret)
+{
+	errcode_t err;
+	int r;
+
+	r = ext4_inode_read(sfs, ino, inode);
+	if (r < 0)
+		return r;
+	if (!LINUX_S_ISREG(inode->i_mode))
+		return LINUX_S_ISDIR(inode->i_mode) ? -EISDIR : -EINVAL;
+	err = ext2fs_file_open2(sfs->fs, ino, (struct ext2_inode *)inode, flags, ret);
+	return ext4_errno(sfs, err, ino, "opening the file");
+}
+
+static int ext4_efile_close(struct svc_fs *sfs, ext2_ino_t ino, ext2_file_t *file)
+{
+	errcode_t err = ext2fs_file_close(*file);
+
+	*file = NULL;
+	return ext4_errno(sfs, err, ino, "writing back the file");
 }
 
 int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size, char *buf,
 		   size_t *ret_len)
 {
+	_cleanup_efile_ ext2_file_t file = NULL;
+	struct ext2_inode_large inode;
 	size_t done = 0;
 	errcode_t err;
+	int r;
 
-	err = ext2fs_file_llseek(f->file, off, EXT2_SEEK_SET, NULL);
+	r = ext4_efile_open(sfs, f->ino, &inode, 0, &file);
+	if (r < 0)
+		return r;
+	err = ext2fs_file_llseek(file, off, EXT2_SEEK_SET, NULL);
 	if (err)
 		return ext4_errno(sfs, err, f->ino, "seeking in the file");
 	while (done < size) {
 		unsigned int want = size - done > (1u << 30) ? (1u << 30) : (unsigned int)(size - done);
 		unsigned int got = 0;
 
-		err = ext2fs_file_read(f->file, buf + done, want, &got);
+		err = ext2fs_file_read(file, buf + done, want, &got);
 		if (err)
 			return ext4_errno(sfs, err, f->ino, "reading the file");
 		if (got == 0)
 			break;
 		done += got;
 	}
+	r = ext4_efile_close(sfs, f->ino, &file);
+	if (r < 0)
+		return r;
+	ext4_inode_accessed(sfs, f->ino);
 	*ret_len = done;
 	return 0;
 }
 
+int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
+		    const char *buf, size_t *ret_len)
+{
+	_cleanup_efile_ ext2_file_t file = NULL;
+	struct ext2_inode_large inode;
+	struct timespec now;
+	uint64_t max;
+	size_t done = 0;
+	errcode_t err;
+	int r;
+
+	r = ext4_check_rw(sfs);
+	if (r < 0)
+		return r;
+	r = ext4_efile_open(sfs, f->ino, &inode, EXT2_FILE_WRITE, &file);
+	if (r < 0)
+		return r;
+	/* Like the kernel: nothing at or past the limit, a short write up to it. */
+	max = ext4_max_file_size(sfs, &inode);
+	if (off >= max)
+		return size ? -EFBIG : 0;
+	if (size > max - off)
+		size = max - off;
+	err = ext2fs_file_llseek(file, off, EXT2_SEEK_SET, NULL);
+	if (err)
+		return ext4_errno(sfs, err, f->ino, "seeking in the file");
+	while (done < size) {
+		unsigned int want = size - done > (1u << 30) ? (1u << 30) : (unsigned int)(size - done);
+		unsigned int got = 0;
+
+		err = ext2fs_file_write(file, buf + done, want, &got);
+		if (err) {
+			/* What went in before the disk filled up counts. */
+			if (done > 0 && err == EXT2_ET_BLOCK_ALLOC_FAIL)
+				break;
+			(void)ext4_efile_close(sfs, f->ino, &file);
+			if (err == EXT2_ET_BLOCK_ALLOC_FAIL || err == EXT2_ET_INODE_ALLOC_FAIL)
+				return -ENOSPC;
+			return ext4_errno(sfs, err, f->ino, "writing the file");
+		}
+		if (got == 0)
+			break;
+		done += got;
+	}
+	r = ext4_efile_close(sfs, f->ino, &file);
+	if (r < 0)
+		return r;
+
+	/* A write is a modification: mtime and ctime. */
+	r = ext4_inode_read(sfs, f->ino, &inode);
+	if (r < 0)
+		return r;
+	ext4_now(&now);
+	ext4_inode_set_time(sfs, &inode, EXT4_MTIME, &now);
+	ext4_inode_set_time(sfs, &inode, EXT4_CTIME, &now);
+	r = ext4_inode_write(sfs, f->ino, &inode);
+	if (r < 0)
+		return r;
+	*ret_len = done;
+	return 0;
+}
+
+int ext4_truncate(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+		  uint64_t size)
+{
+	_cleanup_efile_ ext2_file_t file = NULL;
+	errcode_t err;
+	int r;
+
+	r = ext4_efile_open(sfs, ino, inode, EXT2_FILE_WRITE, &file);
+	if (r < 0)
+		return r;
+	/* Frees the blocks past the end and zeroes the tail of the last block, so a later
+	 * extension reads zeros, not old data. */
+	err = ext2fs_file_set_size2(file, size);
+	if (err) {
+		(void)ext4_efile_close(sfs, ino, &file);
+		return ext4_errno(sfs, err, ino, "changing the file size");
+	}
+	r = ext4_efile_close(sfs, ino, &file);
+	if (r < 0)
+		return r;
+	return ext4_inode_read(sfs, ino, inode);
+}
+
 void ext4_file_close(struct svc_fs *sfs, struct ext4_file *f)
 {
-	errcode_t err;
-
 	if (!f)
 		return;
-	err = ext2fs_file_close(f->file);
-	if (err)
-		(void)ext4_errno(sfs, err, f->ino, "closing the file");
+	ext4_open_put(sfs, f->ino);
 	free(f);
+}
+
+/* Open handle counting, for unlinked-but-open inodes. */
+
+static struct ext4_open_ref *ext4_open_find(struct svc_fs *sfs, ext2_ino_t ino)
+{
+	for (size_t i = 0; i < sfs->nopens; i++)
+		if (sfs->opens[i].ino == ino)
+			return &sfs->opens[i];
+	return NULL;
+}
+
+int ext4_open_get(struct svc_fs *sfs, ext2_ino_t ino)
+{
+	struct ext4_open_ref *o = ext4_open_find(sfs, ino);
+
+	if (o) {
+		o->count++;
+		return 0;
+	}
+	if (sfs->nopens == sfs->opens_cap) {
+		size_t cap = sfs->opens_cap ? sfs->opens_cap * 2 : 64;
+		struct ext4_open_ref *n = realloc(sfs->opens, cap * sizeof(*n));
+
+		if (!n)
+			return -ENOMEM;
+		sfs->opens = n;
+		sfs->opens_cap = cap;
+	}
+	sfs->opens[sfs->nopens++] = (struct ext4_open_ref){ .ino = ino, .count = 1 };
+	return 0;
+}
+
+void ext4_open_put_all(struct svc_fs *sfs)
+{
+	/* Releases the kernel never sent (it sends them asynchronously, and the session may
+	 * end first): the inodes they kept are finished here, not left to e2fsck. */
+	while (sfs->nopens > 0) {
+		sfs->opens[0].count = 1;
+		ext4_open_put(sfs, sfs->opens[0].ino);
+	}
+}
+
+bool ext4_is_open(struct svc_fs *sfs, ext2_ino_t ino)
+{
+	return ext4_open_find(sfs, ino) != NULL;
+}
+
+void ext4_open_put(struct svc_fs *sfs, ext2_ino_t ino)
+{
+	struct ext4_open_ref *o = ext4_open_find(sfs, ino);
+	struct ext2_inode_large inode;
+	unsigned int isize = EXT2_INODE_SIZE(sfs->fs->super);
+
+	if (!o)
+		return;
+	if (--o->count > 0)
+		return;
+	*o = sfs->opens[--sfs->nopens];
+	if (!sfs->rw)
+		return;
+	/* The last handle of an unlinked inode: now it goes. */
+	memset(&inode, 0, sizeof(inode));
+	if (ext2fs_read_inode_full(sfs->fs, ino, (struct ext2_inode *)&inode,
+				   isize < sizeof(inode) ? isize : sizeof(inode)) != 0)
+		return;
+	/* (i_dtime is the orphan chain's link here, not a deletion time.) */
+	if (inode.i_links_count == 0 && inode.i_mode != 0 &&
+	    ext2fs_test_inode_bitmap2(sfs->fs->inode_map, ino)) {
+		(void)ext4_orphan_del(sfs, ino);
+		(void)ext4_inode_delete(sfs, ino);
+	}
+}
+
+/* fallocate */
+
+static int ext4_zero_range(struct svc_fs *sfs, ext2_ino_t ino, uint64_t off, uint64_t len)
+{
+	_cleanup_efile_ ext2_file_t file = NULL;
+	_cleanup_free_ char *zero = NULL;
+	struct ext2_inode_large inode;
+	errcode_t err;
+	int r;
+
+	zero = calloc(1, sfs->blocksize);
+	if (!zero)
+		return -ENOMEM;
+	r = ext4_efile_open(sfs, ino, &inode, EXT2_FILE_WRITE, &file);
+	if (r < 0)
+		return r;
+	err = ext2fs_file_llseek(file, off, EXT2_SEEK_SET, NULL);
+	while (!err && len > 0) {
+		unsigned int want = len > sfs->blocksize ? sfs->blocksize : (unsigned int)len;
+		unsigned int got = 0;
+
+		err = ext2fs_file_write(file, zero, want, &got);
+		if (!err && got == 0)
+			err = EXT2_ET_SHORT_WRITE;
+		len -= got;
+	}
+	if (err) {
+		(void)ext4_efile_close(sfs, ino, &file);
+		if (err == EXT2_ET_BLOCK_ALLOC_FAIL)
+			return -ENOSPC;
+		return ext4_errno(sfs, err, ino, "zeroing part of the file");
+	}
+	return ext4_efile_close(sfs, ino, &file);
+}
+
+int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, uint64_t len)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_inode_large inode;
+	uint64_t size, end, bs = sfs->blocksize;
+	struct timespec now;
+	bool keep = mode & FALLOC_FL_KEEP_SIZE;
+	errcode_t err;
+	int r;
+
+	r = ext4_check_rw(sfs);
+	if (r < 0)
+		return r;
+	if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE))
+		return -EOPNOTSUPP;
+	if ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE))
+		return -EOPNOTSUPP;
+	if (len == 0)
+		return -EINVAL;
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	if (LINUX_S_ISDIR(inode.i_mode))
+		return -EISDIR;
+	if (!LINUX_S_ISREG(inode.i_mode))
+		return -ENODEV;
+	/* Block-mapped files have no unwritten extents to allocate. */
+	if (!(inode.i_flags & EXT4_EXTENTS_FL) && !(mode & FALLOC_FL_PUNCH_HOLE))
+		return -EOPNOTSUPP;
+	if (off + len < off || off + len > ext4_max_file_size(sfs, &inode))
+		return -EFBIG;
+	end = off + len;
+	size = ext4_inode_size(sfs, &inode);
+
+	if (mode & FALLOC_FL_PUNCH_HOLE) {
+		uint64_t pend = end < size ? end : size;
+		uint64_t first = (off + bs - 1) / bs, last = pend / bs;
+
+		if (off >= size)
+			goto touch;
+		/* Partial blocks at either end read as zeros afterwards. */
+		if (first > last || first * bs > pend) {
+			r = ext4_zero_range(sfs, ino, off, pend - off);
+		} else {
+			r = 0;
+			if (off < first * bs)
+				r = ext4_zero_range(sfs, ino, off, first * bs - off);
+			if (r == 0 && last * bs < pend)
+				r = ext4_zero_range(sfs, ino, last * bs, pend - last * bs);
+			if (r == 0 && last > first) {
+				r = ext4_inode_read(sfs, ino, &inode);
+				if (r == 0) {
+					err = ext2fs_punch(fs, ino, (struct ext2_inode *)&inode, NULL,
+							   first, last - 1);
+					r = ext4_errno(sfs, err, ino, "punching a hole");
+				}
+			}
+		}
+		if (r < 0)
+			return r;
+		goto touch;
+	}
+
+	if (mode & FALLOC_FL_ZERO_RANGE) {
+		/* Zeros written in place: slower than unwritten extents, but what reads back is
+		 * what the kernel's ZERO_RANGE gives. Beyond i_size nothing needs zeroing. */
+		uint64_t zend = end < size ? end : size;
+
+		if (off < zend) {
+			r = ext4_zero_range(sfs, ino, off, zend - off);
+			if (r < 0)
+				return r;
+		}
+		if (end > size) {
+			r = ext4_inode_read(sfs, ino, &inode);
+			if (r < 0)
+				return r;
+			err = ext2fs_fallocate(fs, EXT2_FALLOCATE_FORCE_UNINIT, ino,
+					       (struct ext2_inode *)&inode, ~0ULL,
+					       (off > size ? off : size) / bs,
+					       (end + bs - 1) / bs - (off > size ? off : size) / bs);
+			if (err)
+				return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
+				       ext4_errno(sfs, err, ino, "allocating blocks");
+		}
+	} else {
+		err = ext2fs_fallocate(fs, EXT2_FALLOCATE_FORCE_UNINIT, ino,
+				       (struct ext2_inode *)&inode, ~0ULL, off / bs,
+				       (end + bs - 1) / bs - off / bs);
+		if (err)
+			return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
+			       ext4_errno(sfs, err, ino, "allocating blocks");
+	}
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	if (!keep && end > ext4_inode_size(sfs, &inode)) {
+		r = ext4_inode_set_size(sfs, ino, &inode, end);
+		if (r < 0)
+			return r;
+	}
+	ext4_now(&now);
+	ext4_inode_set_time(sfs, &inode, EXT4_CTIME, &now);
+	if (!keep)
+		ext4_inode_set_time(sfs, &inode, EXT4_MTIME, &now);
+	return ext4_inode_write(sfs, ino, &inode);
+
+touch:
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	ext4_now(&now);
+	ext4_inode_set_time(sfs, &inode, EXT4_CTIME, &now);
+	ext4_inode_set_time(sfs, &inode, EXT4_MTIME, &now);
+	return ext4_inode_write(sfs, ino, &inode);
+}
+
+/* SEEK_DATA / SEEK_HOLE by block mapping. */
+int ext4_lseek(struct svc_fs *sfs, ext2_ino_t ino, uint64_t off, int whence, uint64_t *ret)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_inode_large inode;
+	uint64_t size, bs = sfs->blocksize, blk;
+	int r;
+
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	size = ext4_inode_size(sfs, &inode);
+	if (off >= size)
+		return -ENXIO;
+	if (inode.i_flags & EXT4_INLINE_DATA_FL) {
+		*ret = whence == SEEK_DATA ? off : size;
+		return 0;
+	}
+	for (blk = off / bs; blk * bs < size; blk++) {
+		blk64_t pblk = 0;
+		errcode_t err;
+
+		int flags = 0;
+
+		err = ext2fs_bmap2(fs, ino, (struct ext2_inode *)&inode, NULL, 0, blk, &flags, &pblk);
+		if (err)
+			return ext4_errno(sfs, err, ino, "mapping a block");
+		/* Unwritten extents read as zeros: holes, as the kernel reports them when no
+		 * page is cached (we write through, so none is dirty). */
+		if (flags & BMAP_RET_UNINIT)
+			pblk = 0;
+		if ((pblk != 0) == (whence == SEEK_DATA)) {
+			uint64_t pos = blk * bs;
+
+			*ret = pos > off ? pos : off;
+			return 0;
+		}
+	}
+	if (whence == SEEK_DATA)
+		return -ENXIO;
+	*ret = size;
+	return 0;
 }

@@ -278,6 +278,104 @@ static void ext4_init_error_table(void)
 	initialize_ext2_error_table();
 }
 
+/*
+ * Read-write: everything the kernel refuses to write, we refuse too; then mark the filesystem
+ * in use (not clean) on disk the way a kernel mount does, so that a crash shows.
+ */
+static int ext4_open_rw(struct svc_fs *sfs, const char *dev, char *why, size_t why_size)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_super_block *sb = fs->super;
+	struct timespec now;
+	errcode_t err;
+	int r;
+
+	if (ext2fs_has_feature_bigalloc(sb) || ext2fs_has_feature_quota(sb) ||
+	    ext2fs_has_feature_verity(sb) || ext2fs_has_feature_orphan_present(sb) ||
+	    ext2fs_has_feature_shared_blocks(sb) || ext2fs_has_feature_readonly(sb) ||
+	    (sb->s_feature_ro_compat & ~EXT2_LIB_FEATURE_RO_COMPAT_SUPP)) {
+		snprintf(why, why_size,
+			 "%s uses a feature fuse4fs cannot write (bigalloc, quota, verity, orphan_present, shared_blocks or read-only): mount it with -o ro",
+			 dev);
+		return -EOPNOTSUPP;
+	}
+	if (sb->s_state & EXT2_ERROR_FS) {
+		snprintf(why, why_size,
+			 "%s has errors recorded in its superblock: run 'e2fsck' on it before mounting it read-write",
+			 dev);
+		return -EUCLEAN;
+	}
+	err = ext2fs_read_bitmaps(fs);
+	if (err) {
+		snprintf(why, why_size, "The allocation bitmaps of %s are damaged (%s): run 'e2fsck' on it",
+			 dev, error_message(err));
+		return -EUCLEAN;
+	}
+	sfs->rw = true;
+	sfs->was_valid = sb->s_state & EXT2_VALID_FS;
+	if (!sfs->was_valid)
+		log_warning("%s was not cleanly unmounted; run 'e2fsck' on it", dev);
+	sb->s_state &= ~EXT2_VALID_FS;
+	ext4_now(&now);
+	sb->s_mtime = (uint32_t)now.tv_sec;
+	sb->s_mtime_hi = (uint8_t)(now.tv_sec >> 32);
+	sb->s_mnt_count++;
+	ext2fs_mark_super_dirty(fs);
+	r = ext4_orphan_cleanup(sfs);
+	if (r == 0)
+		r = ext4_sync(sfs);
+	if (r < 0) {
+		snprintf(why, why_size, "Could not write to %s: %s", dev, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+int ext4_check_rw(struct svc_fs *sfs)
+{
+	return sfs->rw && !sfs->errors_ro ? 0 : -EROFS;
+}
+
+int ext4_sync(struct svc_fs *sfs)
+{
+	errcode_t err;
+
+	if (!sfs->rw)
+		return 0;
+	/* Writes the superblock, group descriptors and bitmaps that are dirty and flushes
+	 * libext2fs's block cache; then the device cache. */
+	err = ext2fs_flush2(sfs->fs, 0);
+	if (err)
+		return ext4_errno(sfs, err, 0, "writing back the filesystem");
+	if (fsync(sfs->device_fd) < 0)
+		return log_error_errno(-errno, "Could not sync the device: %m");
+	return 0;
+}
+
+uint64_t ext4_max_file_size(struct svc_fs *sfs, const struct ext2_inode_large *inode)
+{
+	unsigned int bits = EXT2_BLOCK_SIZE_BITS(sfs->fs->super);
+	bool huge = ext2fs_has_feature_huge_file(sfs->fs->super);
+	uint64_t blocks;
+
+	if (inode->i_flags & EXT4_EXTENTS_FL) {
+		/* 32-bit logical block numbers; without huge_file also i_blocks in 32 bits of
+		 * 512-byte sectors (the kernel's ext4_max_size). */
+		blocks = (1ULL << 32) - 1;
+		if (!huge && blocks > (((1ULL << 32) - 1) >> (bits - 9)))
+			blocks = ((1ULL << 32) - 1) >> (bits - 9);
+		return blocks << bits;
+	}
+	/* Block map: 12 direct, then single, double and triple indirect blocks. */
+	uint64_t per = 1ULL << (bits - 2);
+	blocks = 12 + per + per * per + per * per * per;
+	if (!huge && blocks > (((1ULL << 32) - 1) >> (bits - 9)))
+		blocks = ((1ULL << 32) - 1) >> (bits - 9);
+	if (blocks > (1ULL << 32) - 1)
+		blocks = (1ULL << 32) - 1;
+	return blocks << bits;
+}
+
 int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs **ret,
 		char *why, size_t why_size)
 {
@@ -309,13 +407,15 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 	sfs->opts.device_name = NULL; /* not ours to keep */
 
 	/*
-	 * unixfd_io_manager takes the fd number as the "name" and uses that fd as is. Read-only
-	 * until the read-write issue lands. Checksum errors are NOT ignored: a block that fails
+	 * unixfd_io_manager takes the fd number as the "name" and uses that fd as is (it must be
+	 * open for writing for a read-write mount). Checksum errors are NOT ignored: a block that fails
 	 * its checksum is served as an error, never as data.
 	 */
 	snprintf(name, sizeof(name), "%d", device_fd);
 	flags = EXT2_FLAG_64BITS;
 	err = ext2fs_open2(name, NULL, flags, 0, 0, unixfd_io_manager, &fs);
+	if (!opts->read_only)
+		flags |= EXT2_FLAG_RW;
 	if (err)
 		return ext4_open_errno(err, dev, why, why_size);
 
@@ -338,6 +438,15 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 		return -EUCLEAN;
 	}
 
+	sfs->device_fd = device_fd;
+	if (!opts->read_only) {
+		r = ext4_open_rw(sfs, dev, why, why_size);
+		if (r < 0) {
+			ext2fs_close_free(&fs);
+			return r;
+		}
+	}
+
 	r = pthread_mutex_init(&sfs->lock, NULL);
 	if (r != 0) {
 		ext2fs_close_free(&fs);
@@ -357,9 +466,19 @@ int svc_fs_close(struct svc_fs *sfs)
 
 	if (!sfs)
 		return 0;
+	if (sfs->rw) {
+		ext4_open_put_all(sfs);
+		/* No orphans left now; clean again as it was at mount. */
+		if (sfs->was_valid && !(sfs->fs->super->s_state & EXT2_ERROR_FS))
+			sfs->fs->super->s_state |= EXT2_VALID_FS;
+		ext2fs_mark_super_dirty(sfs->fs);
+		/* Before the close: unixfd_io_manager closes the fd with the channel. */
+		r = ext4_sync(sfs);
+	}
 	err = ext2fs_close_free(&sfs->fs);
-	if (err)
+	if (err && r == 0)
 		r = ext4_errno(sfs, err, 0, "Closing the filesystem");
+	free(sfs->opens);
 	pthread_mutex_destroy(&sfs->lock);
 	free(sfs->lin_buf);
 	free(sfs);

@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <string.h>
 #include <sys/sysmacros.h>
+#include <time.h>
 
 #include "ext4.h"
 #include "log.h"
@@ -58,8 +59,9 @@ int ext4_inode_read(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large 
 	if (err)
 		return ext4_errno(sfs, err, ino, "reading the inode");
 
-	/* Deleted or never used: a handle or entry that still names it is stale. */
-	if (inode.i_links_count == 0 || inode.i_mode == 0)
+	/* Deleted or never used: a handle or entry that still names it is stale. An unlinked
+	 * inode that is still open lives on until its last release. */
+	if (inode.i_mode == 0 || (inode.i_links_count == 0 && !ext4_is_open(sfs, ino)))
 		return -ESTALE;
 	if (!ext4_mode_valid(inode.i_mode))
 		return ext4_corrupt(sfs, ino, "invalid file type in i_mode");
@@ -151,4 +153,231 @@ void ext4_inode_stat(struct svc_fs *sfs, ext2_ino_t ino, const struct ext2_inode
 	st.st_mtim = ext4_time(inode, extra_isize, inode->i_mtime, &inode->i_mtime_extra);
 	st.st_ctim = ext4_time(inode, extra_isize, inode->i_ctime, &inode->i_ctime_extra);
 	*ret = st;
+}
+
+int ext4_inode_write(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode)
+{
+	unsigned int isize = EXT2_INODE_SIZE(sfs->fs->super);
+	errcode_t err;
+
+	err = ext2fs_write_inode_full(sfs->fs, ino, (struct ext2_inode *)inode,
+				      isize < sizeof(*inode) ? isize : sizeof(*inode));
+	return ext4_errno(sfs, err, ino, "writing the inode");
+}
+
+void ext4_now(struct timespec *ret)
+{
+	clock_gettime(CLOCK_REALTIME, ret);
+}
+
+static void ext4_time_fields(struct ext2_inode_large *inode, enum ext4_time_field which,
+			     uint32_t **ret_base, uint32_t **ret_extra)
+{
+	switch (which) {
+	case EXT4_ATIME:
+		*ret_base = &inode->i_atime;
+		*ret_extra = &inode->i_atime_extra;
+		break;
+	case EXT4_MTIME:
+		*ret_base = &inode->i_mtime;
+		*ret_extra = &inode->i_mtime_extra;
+		break;
+	case EXT4_CTIME:
+		*ret_base = &inode->i_ctime;
+		*ret_extra = &inode->i_ctime_extra;
+		break;
+	default:
+		*ret_base = &inode->i_crtime;
+		*ret_extra = &inode->i_crtime_extra;
+		break;
+	}
+}
+
+/* Whether i_extra_isize covers field (which ends at byte end of the inode). */
+static bool ext4_has_field(struct svc_fs *sfs, const struct ext2_inode_large *inode, size_t end)
+{
+	return EXT2_GOOD_OLD_INODE_SIZE + ext4_extra_isize(sfs, inode) >= end;
+}
+
+void ext4_inode_set_time(struct svc_fs *sfs, struct ext2_inode_large *inode,
+			 enum ext4_time_field which, const struct timespec *ts)
+{
+	uint32_t *base, *extra;
+	size_t end;
+	int64_t sec = ts->tv_sec;
+
+	ext4_time_fields(inode, which, &base, &extra);
+	end = (size_t)((char *)extra - (char *)inode) + sizeof(*extra);
+	if (which == EXT4_CRTIME && !ext4_has_field(sfs, inode, end))
+		return;
+	/* The kernel clamps to what the encoding can hold: 1901 .. 2446 with the extra field,
+	 * the signed 32-bit range without it. */
+	if (ext4_has_field(sfs, inode, end)) {
+		if (sec < INT32_MIN)
+			sec = INT32_MIN;
+		if (sec > (int64_t)INT32_MAX + (3LL << 32))
+			sec = (int64_t)INT32_MAX + (3LL << 32);
+		*base = (uint32_t)(int32_t)(sec & 0xffffffff);
+		*extra = (uint32_t)(((sec - (int32_t)*base) >> 32) & EXT4_EPOCH_MASK) |
+			 ((uint32_t)ts->tv_nsec << EXT4_EPOCH_BITS);
+	} else {
+		if (sec < INT32_MIN)
+			sec = INT32_MIN;
+		if (sec > INT32_MAX)
+			sec = INT32_MAX;
+		*base = (uint32_t)(int32_t)sec;
+	}
+}
+
+struct timespec ext4_inode_get_time(struct svc_fs *sfs, const struct ext2_inode_large *inode,
+				    enum ext4_time_field which)
+{
+	uint32_t *base, *extra;
+
+	ext4_time_fields((struct ext2_inode_large *)inode, which, &base, &extra);
+	return ext4_time(inode, ext4_extra_isize(sfs, inode), *base, extra);
+}
+
+void ext4_inode_set_uid(struct ext2_inode_large *inode, uint32_t uid)
+{
+	inode->i_uid = uid & 0xffff;
+	inode->osd2.linux2.l_i_uid_high = uid >> 16;
+}
+
+void ext4_inode_set_gid(struct ext2_inode_large *inode, uint32_t gid)
+{
+	inode->i_gid = gid & 0xffff;
+	inode->osd2.linux2.l_i_gid_high = gid >> 16;
+}
+
+uint32_t ext4_inode_uid(const struct ext2_inode_large *inode)
+{
+	return inode->i_uid | (uint32_t)inode->osd2.linux2.l_i_uid_high << 16;
+}
+
+uint32_t ext4_inode_gid(const struct ext2_inode_large *inode)
+{
+	return inode->i_gid | (uint32_t)inode->osd2.linux2.l_i_gid_high << 16;
+}
+
+int ext4_inode_set_size(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+			uint64_t size)
+{
+	errcode_t err;
+
+	err = ext2fs_inode_size_set(sfs->fs, (struct ext2_inode *)inode, size);
+	return ext4_errno(sfs, err, ino, "setting the size");
+}
+
+int ext4_inode_delete(struct svc_fs *sfs, ext2_ino_t ino)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_inode_large inode;
+	unsigned int isize = EXT2_INODE_SIZE(fs->super);
+	struct timespec now;
+	errcode_t err;
+	int r;
+
+	memset(&inode, 0, sizeof(inode));
+	err = ext2fs_read_inode_full(fs, ino, (struct ext2_inode *)&inode,
+				     isize < sizeof(inode) ? isize : sizeof(inode));
+	if (err)
+		return ext4_errno(sfs, err, ino, "reading the inode to delete");
+	if (inode.i_links_count != 0)
+		return 0;
+
+	/* A fast symlink keeps its target in i_block: nothing there to free. */
+	if (ext2fs_inode_has_valid_blocks2(fs, (struct ext2_inode *)&inode) ||
+	    (inode.i_flags & EXT4_INLINE_DATA_FL)) {
+		err = ext2fs_punch(fs, ino, (struct ext2_inode *)&inode, NULL, 0, ~0ULL);
+		if (err)
+			return ext4_errno(sfs, err, ino, "freeing the blocks of a deleted inode");
+	}
+	if (ext2fs_file_acl_block(fs, (struct ext2_inode *)&inode)) {
+		err = ext2fs_free_ext_attr(fs, ino, &inode);
+		if (err)
+			return ext4_errno(sfs, err, ino, "freeing the xattrs of a deleted inode");
+	}
+	ext4_now(&now);
+	inode.i_dtime = (uint32_t)now.tv_sec;
+	ext2fs_inode_size_set(fs, (struct ext2_inode *)&inode, 0);
+	r = ext4_inode_write(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	ext2fs_inode_alloc_stats2(fs, ino, -1, LINUX_S_ISDIR(inode.i_mode));
+	return 0;
+}
+
+void ext4_inode_accessed(struct svc_fs *sfs, ext2_ino_t ino)
+{
+	struct ext2_inode_large inode;
+	struct timespec now, at, mt, ct;
+
+	if (!sfs->rw || sfs->opts.atime == SVC_ATIME_NOATIME)
+		return;
+	if (ext4_inode_read(sfs, ino, &inode) < 0)
+		return;
+	ext4_now(&now);
+	at = ext4_inode_get_time(sfs, &inode, EXT4_ATIME);
+	if (sfs->opts.atime == SVC_ATIME_RELATIME) {
+		mt = ext4_inode_get_time(sfs, &inode, EXT4_MTIME);
+		ct = ext4_inode_get_time(sfs, &inode, EXT4_CTIME);
+		/* relatime: only when atime is not newer than mtime/ctime, or a day old. */
+		bool older = at.tv_sec < mt.tv_sec ||
+			     (at.tv_sec == mt.tv_sec && at.tv_nsec <= mt.tv_nsec) ||
+			     at.tv_sec < ct.tv_sec ||
+			     (at.tv_sec == ct.tv_sec && at.tv_nsec <= ct.tv_nsec) ||
+			     now.tv_sec - at.tv_sec >= 24 * 60 * 60;
+		if (!older)
+			return;
+	}
+	ext4_inode_set_time(sfs, &inode, EXT4_ATIME, &now);
+	(void)ext4_inode_write(sfs, ino, &inode);
+}
+
+int ext4_setattr(struct svc_fs *sfs, ext2_ino_t ino, const struct ext4_setattr *sa)
+{
+	struct ext2_inode_large inode;
+	struct timespec now;
+	int r;
+
+	r = ext4_check_rw(sfs);
+	if (r < 0)
+		return r;
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	ext4_now(&now);
+
+	if (sa->valid & EXT4_SET_SIZE) {
+		if (LINUX_S_ISDIR(inode.i_mode))
+			return -EISDIR;
+		if (!LINUX_S_ISREG(inode.i_mode))
+			return -EINVAL;
+		if (sa->size > ext4_max_file_size(sfs, &inode))
+			return -EFBIG;
+		if (sa->size != ext4_inode_size(sfs, &inode)) {
+			r = ext4_truncate(sfs, ino, &inode, sa->size);
+			if (r < 0)
+				return r;
+		}
+		/* ext4 stamps mtime on every truncate, even to the same size. */
+		ext4_inode_set_time(sfs, &inode, EXT4_MTIME, &now);
+	}
+	if (sa->valid & EXT4_SET_MODE)
+		inode.i_mode = (inode.i_mode & LINUX_S_IFMT) | (sa->mode & 07777);
+	if (sa->valid & EXT4_SET_UID)
+		ext4_inode_set_uid(&inode, sa->uid);
+	if (sa->valid & EXT4_SET_GID)
+		ext4_inode_set_gid(&inode, sa->gid);
+	if (sa->valid & EXT4_SET_ATIME)
+		ext4_inode_set_time(sfs, &inode, EXT4_ATIME, &sa->atime);
+	if (sa->valid & EXT4_SET_MTIME)
+		ext4_inode_set_time(sfs, &inode, EXT4_MTIME, &sa->mtime);
+	ext4_inode_set_time(sfs, &inode, EXT4_CTIME,
+			    (sa->valid & EXT4_SET_CTIME) ? &sa->ctime : &now);
+	r = ext4_inode_write(sfs, ino, &inode);
+	if (r < 0 || !(sa->valid & EXT4_SET_MODE) || LINUX_S_ISLNK(inode.i_mode))
+		return r;
+	return ext4_acl_chmod(sfs, ino, sa->mode);
 }

@@ -20,6 +20,7 @@
 /* The longest name a directory entry can hold (name_len is one byte). */
 #define EXT4_NAME_MAX 255
 
+
 struct svc_fs {
 	ext2_filsys fs;
 	pthread_mutex_t lock;
@@ -37,6 +38,32 @@ struct svc_fs {
 	/* Each kind of index trouble is worth one log line, not one per lookup. */
 	bool warned_htree;
 	unsigned int corruption_logged;
+	/* Corruption was found and the superblock's errors= policy is remount-ro (or panic,
+	 * which we never do): refuse every change from now on with -EROFS. */
+	bool errors_ro;
+
+	/* Read-write state. */
+	int device_fd;
+	bool rw;
+	/* The superblock said clean at mount: set it clean again at a clean unmount. */
+	bool was_valid;
+	/* Open file handles per inode: an unlinked inode lives on (as an orphan) until its
+	 * last handle is released. */
+	struct ext4_open_ref *opens;
+	size_t nopens;
+	size_t opens_cap;
+};
+
+struct ext4_open_ref {
+	ext2_ino_t ino;
+	unsigned int count;
+};
+
+/* Who asks for a new inode: owner and group, and the umask the kernel left to us. */
+struct ext4_cred {
+	uint32_t uid;
+	uint32_t gid;
+	mode_t umask;
 };
 
 /* ext4-fs.c */
@@ -49,6 +76,12 @@ int ext4_errno(struct svc_fs *sfs, errcode_t err, ext2_ino_t ino, const char *wh
 /* Log a corruption this code found itself; returns -EUCLEAN. */
 int ext4_corrupt(struct svc_fs *sfs, ext2_ino_t ino, const char *what);
 int ext4_statfs(struct svc_fs *sfs, struct statvfs *ret);
+/* Writes back everything libext2fs holds dirty, then makes the device stable (fsync). */
+int ext4_sync(struct svc_fs *sfs);
+/* -EROFS unless the filesystem is mounted read-write. */
+int ext4_check_rw(struct svc_fs *sfs);
+/* The largest file size the kernel allows on this filesystem (s_maxbytes). */
+uint64_t ext4_max_file_size(struct svc_fs *sfs, const struct ext2_inode_large *inode);
 
 /* ext4-inode.c */
 
@@ -60,6 +93,45 @@ int ext4_inode_read(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large 
 uint64_t ext4_inode_size(struct svc_fs *sfs, const struct ext2_inode_large *inode);
 void ext4_inode_stat(struct svc_fs *sfs, ext2_ino_t ino, const struct ext2_inode_large *inode,
 		     struct stat *ret);
+/* Writes the whole inode (checksum by libext2fs). */
+int ext4_inode_write(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode);
+enum ext4_time_field { EXT4_ATIME, EXT4_MTIME, EXT4_CTIME, EXT4_CRTIME };
+void ext4_inode_set_time(struct svc_fs *sfs, struct ext2_inode_large *inode,
+			 enum ext4_time_field which, const struct timespec *ts);
+struct timespec ext4_inode_get_time(struct svc_fs *sfs, const struct ext2_inode_large *inode,
+				    enum ext4_time_field which);
+void ext4_now(struct timespec *ret);
+void ext4_inode_set_uid(struct ext2_inode_large *inode, uint32_t uid);
+void ext4_inode_set_gid(struct ext2_inode_large *inode, uint32_t gid);
+uint32_t ext4_inode_uid(const struct ext2_inode_large *inode);
+uint32_t ext4_inode_gid(const struct ext2_inode_large *inode);
+/* Sets i_size (and i_size_high) the way libext2fs does, turning on large_file if needed. */
+int ext4_inode_set_size(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+			uint64_t size);
+/* Frees the blocks, extended attributes and the inode itself of an inode with no links. */
+int ext4_inode_delete(struct svc_fs *sfs, ext2_ino_t ino);
+/* The relatime/strictatime/noatime decision after a read of the inode. */
+void ext4_inode_accessed(struct svc_fs *sfs, ext2_ino_t ino);
+
+/* Attribute changes asked for by setattr. */
+struct ext4_setattr {
+	unsigned int valid; /* EXT4_SET_* */
+	mode_t mode;
+	uint32_t uid;
+	uint32_t gid;
+	uint64_t size;
+	struct timespec atime;
+	struct timespec mtime;
+	struct timespec ctime;
+};
+#define EXT4_SET_MODE (1u << 0)
+#define EXT4_SET_UID (1u << 1)
+#define EXT4_SET_GID (1u << 2)
+#define EXT4_SET_SIZE (1u << 3)
+#define EXT4_SET_ATIME (1u << 4)
+#define EXT4_SET_MTIME (1u << 5)
+#define EXT4_SET_CTIME (1u << 6)
+int ext4_setattr(struct svc_fs *sfs, ext2_ino_t ino, const struct ext4_setattr *sa);
 
 /* ext4-dir.c */
 
@@ -72,6 +144,8 @@ typedef int (*ext4_dir_fill_t)(void *userdata, const char *name, size_t name_len
 int ext4_dir_iterate(struct svc_fs *sfs, ext2_ino_t dir, uint64_t off, ext4_dir_fill_t fill,
 		     void *userdata);
 int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino);
+/* Drops what ext4-dir.c remembers about directory dir; call after changing it. */
+void ext4_dir_changed(struct svc_fs *sfs, ext2_ino_t dir);
 
 /* ext4-file.c */
 
@@ -80,6 +154,42 @@ int ext4_file_open(struct svc_fs *sfs, ext2_ino_t ino, struct ext4_file **ret);
 int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size, char *buf,
 		   size_t *ret_len);
 void ext4_file_close(struct svc_fs *sfs, struct ext4_file *f);
+/* Writes buf at off (append: at the end of the file); *ret_len is what was written. */
+int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
+		    const char *buf, size_t *ret_len);
+/* Changes the size of inode ino: blocks past the new end are freed. */
+int ext4_truncate(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+		  uint64_t size);
+int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, uint64_t len);
+int ext4_lseek(struct svc_fs *sfs, ext2_ino_t ino, uint64_t off, int whence, uint64_t *ret);
+/* Counts handles per inode; dropping the last one of an unlinked inode deletes it. */
+int ext4_open_get(struct svc_fs *sfs, ext2_ino_t ino);
+void ext4_open_put(struct svc_fs *sfs, ext2_ino_t ino);
+/* At unmount: drops every handle still counted. */
+void ext4_open_put_all(struct svc_fs *sfs);
+bool ext4_is_open(struct svc_fs *sfs, ext2_ino_t ino);
+
+/* ext4-namei.c */
+
+int ext4_mknod(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode, dev_t rdev,
+	       const struct ext4_cred *cred, ext2_ino_t *ret_ino);
+int ext4_mkdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode,
+	       const struct ext4_cred *cred, ext2_ino_t *ret_ino);
+int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const char *target,
+		 const struct ext4_cred *cred, ext2_ino_t *ret_ino);
+int ext4_link(struct svc_fs *sfs, ext2_ino_t ino, ext2_ino_t dir, const char *name);
+int ext4_unlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name);
+int ext4_rmdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name);
+int ext4_rename(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t newdir,
+		const char *newname, unsigned int flags);
+
+/* ext4-orphan.c */
+
+/* Records an unlinked but still open inode in the superblock's orphan chain. */
+int ext4_orphan_add(struct svc_fs *sfs, ext2_ino_t ino);
+int ext4_orphan_del(struct svc_fs *sfs, ext2_ino_t ino);
+/* At a read-write mount: finish what an unclean stop left in the orphan chain. */
+int ext4_orphan_cleanup(struct svc_fs *sfs);
 
 /* ext4-symlink.c */
 
@@ -94,5 +204,15 @@ int ext4_getxattr(struct svc_fs *sfs, ext2_ino_t ino, const char *name, void *bu
 /* privileged: the caller may see trusted.* names. */
 int ext4_listxattr(struct svc_fs *sfs, ext2_ino_t ino, bool privileged, char *buf, size_t size,
 		   size_t *ret_size);
+/* flags: XATTR_CREATE / XATTR_REPLACE. */
+int ext4_setxattr(struct svc_fs *sfs, ext2_ino_t ino, const char *name, const void *value,
+		  size_t size, int flags);
+int ext4_removexattr(struct svc_fs *sfs, ext2_ino_t ino, const char *name);
+/* chmod of an inode with an access ACL: owner, mask and other entries follow the mode. */
+int ext4_acl_chmod(struct svc_fs *sfs, ext2_ino_t ino, mode_t mode);
+/* New inode ino in directory dir: inherit dir's default ACL, or apply the umask. *mode is
+ * the mode to store. Called before the inode exists (apply=false) and after (apply=true). */
+int ext4_acl_inherit(struct svc_fs *sfs, ext2_ino_t dir, ext2_ino_t ino, bool is_dir,
+		     mode_t *mode, mode_t umask, bool apply);
 
 #endif

@@ -15,9 +15,17 @@
 struct fuse_lowlevel_ops;
 struct svc_fs;
 
+/* When reads update the access time; relatime is the kernel's default. */
+enum svc_atime {
+	SVC_ATIME_RELATIME = 0,
+	SVC_ATIME_NOATIME,
+	SVC_ATIME_STRICTATIME,
+};
+
 struct svc_fs_options {
-	bool read_only; /* always true until the read-write issue lands */
+	bool read_only; /* false: mount read-write (the device fd must be writable) */
 	bool debug;     /* trace every request */
+	enum svc_atime atime;
 	/* Added for svc_fs_open()'s messages ("'NAME' does not hold ..."); NULL: "the device". */
 	const char *device_name;
 };

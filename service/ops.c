@@ -5,8 +5,10 @@
  *
  * Node ids are inode numbers, except that FUSE_ROOT_ID (1) is ext4's root inode (2); inode 1
  * (bad blocks) is reserved and never reachable, so the mapping is one-to-one. Nothing is kept
- * per node, so forget has nothing to do. The mount is read-only and we are the only writer
- * (none), so the kernel may cache entries, attributes, pages and directory listings for long.
+ * per node, so forget has nothing to do. Every change to the filesystem comes through the
+ * kernel that mounted it (we are the only writer, and the kernel updates or drops what it
+ * cached for each change it sends), so entries, attributes, pages and listings may be cached
+ * for long. The writeback cache stays off: the server decides sizes and times.
  */
 #define FUSE_USE_VERSION 314
 
@@ -61,8 +63,17 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 			    FUSE_CAP_EXPORT_SUPPORT | FUSE_CAP_POSIX_ACL | FUSE_CAP_CACHE_SYMLINKS |
 			    FUSE_CAP_PARALLEL_DIROPS;
 
+	struct svc_fs *sfs = userdata;
+
+	/* With POSIX ACLs the kernel leaves the umask to us (we apply it only where no default
+	 * ACL is inherited, like ext4). */
+	if (sfs->rw)
+		want |= FUSE_CAP_DONT_MASK;
 	/* Asking for what the kernel lacks makes libfuse abort the session. */
 	conn->want |= want & conn->capable;
+	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	/* O_TRUNC then reaches us as a setattr of the size with mtime, like ext4's truncate. */
+	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Nothing can change under the cache: no need to re-check pages on every open. */
 	conn->want &= ~FUSE_CAP_AUTO_INVAL_DATA;
 	/* Timestamps carry nanoseconds. */
@@ -171,9 +182,10 @@ static void op_access(fuse_req_t req, fuse_ino_t ino, int mask)
 	struct stat st;
 	int r;
 
-	/* default_permissions has the kernel check modes and ACLs; only refuse writing. */
+	/* default_permissions has the kernel check modes and ACLs; only refuse writing to a
+	 * read-only mount. */
 	r = do_getattr(req_fs(req), ino, &st);
-	if (r == 0 && (mask & W_OK))
+	if (r == 0 && (mask & W_OK) && !req_fs(req)->rw)
 		r = -EROFS;
 	fuse_reply_err(req, -r);
 }
@@ -207,9 +219,15 @@ static int do_opendir(struct svc_fs *sfs, fuse_ino_t node)
 
 static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct svc_fs *sfs = req_fs(req);
 	int r;
 
-	r = do_opendir(req_fs(req), ino);
+	r = do_opendir(sfs, ino);
+	if (r == 0) {
+		/* Counted like files: an open directory that is removed lives until released. */
+		FS_LOCKED(sfs);
+		r = ext4_open_get(sfs, node_to_ino(ino));
+	}
 	if (r < 0) {
 		fuse_reply_err(req, -r);
 		return;
@@ -217,11 +235,20 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	/* Listings cannot change: let the kernel keep them. */
 	fi->cache_readdir = 1;
 	fi->keep_cache = 1;
-	fuse_reply_open(req, fi);
+	if (fuse_reply_open(req, fi) == -ENOENT) {
+		FS_LOCKED(sfs);
+		ext4_open_put(sfs, node_to_ino(ino));
+	}
 }
 
 static void op_releasedir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
+	struct svc_fs *sfs = req_fs(req);
+
+	{
+		FS_LOCKED(sfs);
+		ext4_open_put(sfs, node_to_ino(ino));
+	}
 	fuse_reply_err(req, 0);
 }
 
@@ -287,6 +314,8 @@ static void do_readdir(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off, b
 		FS_LOCKED(sfs);
 		r = off < 0 ? -EINVAL : ext4_dir_iterate(sfs, node_to_ino(ino), (uint64_t)off,
 							readdir_fill, &c);
+		if (r >= 0 && off == 0)
+			ext4_inode_accessed(sfs, node_to_ino(ino));
 	}
 	/* What was listed before a damaged block is still worth returning. */
 	if (r < 0 && c.used == 0)
@@ -313,7 +342,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 	struct ext4_file *f = NULL;
 	int r;
 
-	if ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC)) {
+	if (!sfs->rw && ((fi->flags & O_ACCMODE) != O_RDONLY || (fi->flags & O_TRUNC))) {
 		fuse_reply_err(req, EROFS);
 		return;
 	}
@@ -443,6 +472,335 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		fuse_reply_buf(req, buf, len);
 }
 
+static struct ext4_cred req_cred(fuse_req_t req)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	return (struct ext4_cred){ .uid = ctx->uid, .gid = ctx->gid, .umask = ctx->umask };
+}
+
+static void reply_entry_or_err(fuse_req_t req, int r, const struct fuse_entry_param *e)
+{
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_entry(req, e);
+}
+
+static int do_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev,
+		    struct fuse_entry_param *ret)
+{
+	struct svc_fs *sfs = req_fs(req);
+	struct ext4_cred cred = req_cred(req);
+	FS_LOCKED(sfs);
+	ext2_ino_t ino;
+	int r;
+
+	if (S_ISDIR(mode))
+		r = ext4_mkdir(sfs, node_to_ino(parent), name, mode, &cred, &ino);
+	else
+		r = ext4_mknod(sfs, node_to_ino(parent), name, mode, rdev, &cred, &ino);
+	if (r < 0)
+		return r;
+	return do_entry(sfs, ino, ret);
+}
+
+static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode, dev_t rdev)
+{
+	struct fuse_entry_param e;
+	int r;
+
+	if (S_ISDIR(mode))
+		r = -EINVAL;
+	else
+		r = do_mknod(req, parent, name, mode, rdev, &e);
+	reply_entry_or_err(req, r, &e);
+}
+
+static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
+{
+	struct fuse_entry_param e;
+	int r;
+
+	r = do_mknod(req, parent, name, (mode & 07777) | S_IFDIR, 0, &e);
+	reply_entry_or_err(req, r, &e);
+}
+
+static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
+		      struct fuse_file_info *fi)
+{
+	struct svc_fs *sfs = req_fs(req);
+	struct fuse_entry_param e;
+	struct ext4_file *f = NULL;
+	int r;
+
+	r = do_mknod(req, parent, name, (mode & 07777) | S_IFREG, 0, &e);
+	if (r == 0) {
+		FS_LOCKED(sfs);
+		r = ext4_file_open(sfs, node_to_ino(e.ino), &f);
+	}
+	if (r < 0) {
+		fuse_reply_err(req, -r);
+		return;
+	}
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = 1;
+	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
+		FS_LOCKED(sfs);
+		ext4_file_close(sfs, f);
+	}
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	struct svc_fs *sfs = req_fs(req);
+	struct ext4_cred cred = req_cred(req);
+	struct fuse_entry_param e;
+	ext2_ino_t ino;
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_symlink(sfs, node_to_ino(parent), name, target, &cred, &ino);
+		if (r == 0)
+			r = do_entry(sfs, ino, &e);
+	}
+	reply_entry_or_err(req, r, &e);
+}
+
+static void op_link(fuse_req_t req, fuse_ino_t ino, fuse_ino_t newparent, const char *newname)
+{
+	struct svc_fs *sfs = req_fs(req);
+	struct fuse_entry_param e;
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_link(sfs, node_to_ino(ino), node_to_ino(newparent), newname);
+		if (r == 0)
+			r = do_entry(sfs, node_to_ino(ino), &e);
+	}
+	reply_entry_or_err(req, r, &e);
+}
+
+static void op_unlink(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct svc_fs *sfs = req_fs(req);
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_unlink(sfs, node_to_ino(parent), name);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void op_rmdir(fuse_req_t req, fuse_ino_t parent, const char *name)
+{
+	struct svc_fs *sfs = req_fs(req);
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_rmdir(sfs, node_to_ino(parent), name);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_ino_t newparent,
+		      const char *newname, unsigned int flags)
+{
+	struct svc_fs *sfs = req_fs(req);
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_rename(sfs, node_to_ino(parent), name, node_to_ino(newparent), newname,
+				flags);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static int do_setattr(struct svc_fs *sfs, fuse_ino_t node, const struct stat *attr, int to_set,
+		      struct stat *ret)
+{
+	struct ext4_setattr sa = { 0 };
+	struct timespec now;
+
+	ext4_now(&now);
+	if (to_set & FUSE_SET_ATTR_MODE) {
+		sa.valid |= EXT4_SET_MODE;
+		sa.mode = attr->st_mode;
+	}
+	if (to_set & FUSE_SET_ATTR_UID) {
+		sa.valid |= EXT4_SET_UID;
+		sa.uid = attr->st_uid;
+	}
+	if (to_set & FUSE_SET_ATTR_GID) {
+		sa.valid |= EXT4_SET_GID;
+		sa.gid = attr->st_gid;
+	}
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0)
+			return -EINVAL;
+		sa.valid |= EXT4_SET_SIZE;
+		sa.size = (uint64_t)attr->st_size;
+	}
+	if (to_set & (FUSE_SET_ATTR_ATIME | FUSE_SET_ATTR_ATIME_NOW)) {
+		sa.valid |= EXT4_SET_ATIME;
+		sa.atime = (to_set & FUSE_SET_ATTR_ATIME_NOW) ? now : attr->st_atim;
+	}
+	if (to_set & (FUSE_SET_ATTR_MTIME | FUSE_SET_ATTR_MTIME_NOW)) {
+		sa.valid |= EXT4_SET_MTIME;
+		sa.mtime = (to_set & FUSE_SET_ATTR_MTIME_NOW) ? now : attr->st_mtim;
+	}
+	if (to_set & FUSE_SET_ATTR_CTIME) {
+		sa.valid |= EXT4_SET_CTIME;
+		sa.ctime = attr->st_ctim;
+	}
+
+	FS_LOCKED(sfs);
+	struct ext2_inode_large inode;
+	ext2_ino_t ino = node_to_ino(node);
+	int r;
+
+	r = ext4_setattr(sfs, ino, &sa);
+	if (r < 0)
+		return r;
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	ext4_inode_stat(sfs, ino, &inode, ret);
+	return 0;
+}
+
+static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
+		       struct fuse_file_info *fi)
+{
+	struct stat st;
+	int r;
+
+	r = do_setattr(req_fs(req), ino, attr, to_set, &st);
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_attr(req, &st, SVC_CACHE_TIMEOUT);
+}
+
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct svc_fs *sfs = req_fs(req);
+	struct ext4_file *f = (struct ext4_file *)(uintptr_t)fi->fh;
+	size_t len = 0;
+	int r;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	{
+		FS_LOCKED(sfs);
+		r = ext4_file_write(sfs, f, (uint64_t)off, size, buf, &len);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_write(req, len);
+}
+
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	/* Every write is in libext2fs when it is answered; close() promises nothing more. */
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	struct svc_fs *sfs = req_fs(req);
+	int r;
+
+	/* The file's data and everything it depends on (inode, bitmaps, descriptors,
+	 * directory blocks) are written by one flush of the whole filesystem. */
+	{
+		FS_LOCKED(sfs);
+		r = ext4_sync(sfs);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void op_fsyncdir(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	op_fsync(req, ino, datasync, fi);
+}
+
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			 struct fuse_file_info *fi)
+{
+	struct svc_fs *sfs = req_fs(req);
+	int r;
+
+	if (offset < 0 || length <= 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	{
+		FS_LOCKED(sfs);
+		r = ext4_fallocate(sfs, node_to_ino(ino), mode, (uint64_t)offset, (uint64_t)length);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	struct svc_fs *sfs = req_fs(req);
+	uint64_t pos = 0;
+	int r;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off < 0) {
+		fuse_reply_err(req, ENXIO);
+		return;
+	}
+	{
+		FS_LOCKED(sfs);
+		r = ext4_lseek(sfs, node_to_ino(ino), (uint64_t)off, whence, &pos);
+	}
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else
+		fuse_reply_lseek(req, (off_t)pos);
+}
+
+static void op_setxattr(fuse_req_t req, fuse_ino_t ino, const char *name, const char *value,
+			size_t size, int flags)
+{
+	struct svc_fs *sfs = req_fs(req);
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_setxattr(sfs, node_to_ino(ino), name, value, size, flags);
+	}
+	fuse_reply_err(req, -r);
+}
+
+static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
+{
+	struct svc_fs *sfs = req_fs(req);
+	int r;
+
+	{
+		FS_LOCKED(sfs);
+		r = ext4_removexattr(sfs, node_to_ino(ino), name);
+	}
+	fuse_reply_err(req, -r);
+}
+
 static const struct fuse_lowlevel_ops svc_ops = {
 	.init = op_init,
 	.lookup = op_lookup,
@@ -461,6 +819,23 @@ static const struct fuse_lowlevel_ops svc_ops = {
 	.statfs = op_statfs,
 	.getxattr = op_getxattr,
 	.listxattr = op_listxattr,
+	.mknod = op_mknod,
+	.mkdir = op_mkdir,
+	.create = op_create,
+	.symlink = op_symlink,
+	.link = op_link,
+	.unlink = op_unlink,
+	.rmdir = op_rmdir,
+	.rename = op_rename,
+	.setattr = op_setattr,
+	.write = op_write,
+	.flush = op_flush,
+	.fsync = op_fsync,
+	.fsyncdir = op_fsyncdir,
+	.fallocate = op_fallocate,
+	.lseek = op_lseek,
+	.setxattr = op_setxattr,
+	.removexattr = op_removexattr,
 };
 
 const struct fuse_lowlevel_ops *svc_fuse_ops(void)

@@ -208,6 +208,8 @@ static bool option_list_has(const char *list, const char *word)
 struct svc_mount {
 	struct proto_msg ctx; /* MOUNT_CONTEXT: paths, flags, options and the two fds */
 	bool allow_other;
+	bool read_only;
+	enum svc_atime atime;
 };
 
 static void svc_mount_done(struct svc_mount *mnt)
@@ -243,17 +245,19 @@ static int svc_receive_context(struct svc_conn *c, struct svc_mount *mnt)
 	if (r < 0)
 		return svc_refuse(c, ENODEV, "The second fd is not /dev/fuse");
 
-	/* Read-write needs the journal and allocation code; until then refuse rather than
-	 * quietly mounting read-only something the user asked to write. */
-	if (!(m->mount_flags & PROTO_MOUNT_RDONLY))
-		return svc_refuse(c, EROFS,
-				  "Read-write mounts are not supported yet; mount '%s' with -o ro",
-				  m->device_path);
+	/* Read-write unless the helper asked for read-only; the helper opened the device
+	 * accordingly (a read-only fd makes libext2fs fail the open for writing). */
+	mnt->read_only = m->mount_flags & PROTO_MOUNT_RDONLY;
 
 	/* OPTIONS holds what the helper accepted; the mount flags among them (nosuid, ...) are
 	 * the helper's business, we only pick out what changes our request. */
 	mnt->allow_other =
 	    PROTO_HAS(m, PROTO_TAG_OPTIONS) && option_list_has(m->options, "allow_other");
+	/* FUSE inodes never update atime in the kernel: the policy is ours to apply. */
+	if (PROTO_HAS(m, PROTO_TAG_OPTIONS) && option_list_has(m->options, "noatime"))
+		mnt->atime = SVC_ATIME_NOATIME;
+	else if (PROTO_HAS(m, PROTO_TAG_OPTIONS) && option_list_has(m->options, "strictatime"))
+		mnt->atime = SVC_ATIME_STRICTATIME;
 
 	log_info("Mount request for '%s' on '%s' from uid %u (%s%s)", m->device_path, m->mountpoint,
 		 m->uid, is_block ? "block device" : "image file",
@@ -268,7 +272,8 @@ static int svc_open_fs(struct svc_conn *c, struct svc_mount *mnt, const struct s
 	char why[512] = "";
 	int r;
 
-	o.read_only = true;
+	o.read_only = mnt->read_only;
+	o.atime = mnt->atime;
 	/* Refusals name the device as the user wrote it, which is what the helper prints. */
 	o.device_name = mnt->ctx.device_path;
 	r = svc_fs_open(mnt->ctx.fds[PROTO_FD_DEVICE], &o, ret, why, sizeof(why));
@@ -324,7 +329,7 @@ static int svc_request_mount(struct svc_conn *c, struct svc_mount *mnt)
 	    proto_set_string(&m, PROTO_TAG_MOUNTPOINT, mnt->ctx.mountpoint) < 0)
 		return svc_refuse(c, ENAMETOOLONG, "Path too long for MOUNT_REQUEST");
 	(void)proto_set_string(&m, PROTO_TAG_SUBTYPE, SVC_FUSE_SUBTYPE);
-	proto_set_u32(&m, PROTO_TAG_MOUNT_FLAGS, PROTO_MOUNT_RDONLY);
+	proto_set_u32(&m, PROTO_TAG_MOUNT_FLAGS, mnt->read_only ? PROTO_MOUNT_RDONLY : 0);
 	/* default_permissions: the kernel checks mode bits and ownership, so ops.c never has to
 	 * make access decisions. */
 	(void)proto_set_string(&m, PROTO_TAG_FUSE_OPTIONS,
