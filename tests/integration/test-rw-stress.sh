@@ -79,9 +79,9 @@ stress_verify() { # LABEL WHEN ROOT [as_user]
 # The kernel's view of the same image, read-only and without journal replay.
 kernel_verify() { # LABEL IMG
 	local label=$1 img=$2 ref=$F4_WORK/ref-$1
-	kernel_mount_ref "$img" "$ref"
+	kernel_mount_rw "$img" "$ref" ro
 	stress_verify "$label" "through the kernel's read-only mount" "$ref/stress"
-	umount "$ref"
+	kernel_umount "$ref"
 }
 
 if want kernel; then

@@ -5,7 +5,7 @@
 # checks every rw test repeats after an unmount (the server exits 0, e2fsck -fn is clean).
 #
 #   rw_mkimage IMG [BLOCKSIZE [SIZE [UID:GID]]]   empty ext4, 256-byte inodes, many inodes
-#   kernel_mount_rw IMG MNT                          loop device + mount; sets F4_LOOP
+#   kernel_mount_rw IMG MNT [ro]                     loop device + mount (ro: ro,noload)
 #   kernel_umount MNT                                umount and detach that loop device
 #   direct_mount_rw LABEL IMG MNT [OPTS]             fuse4fs -f -o rw[,OPTS]; sets F4_SERVER_PID
 #   direct_umount LABEL MNT                          umount, wait for the server, exit status 0
@@ -28,15 +28,32 @@ rw_mkimage() { # rw_mkimage IMG [BLOCKSIZE [SIZE [UID:GID]]]
 		"$img" "$size" >/dev/null || die "mkfs.ext4 failed for $img"
 }
 
-kernel_mount_rw() { # kernel_mount_rw IMG MNT
-	local img=$1 mnt=$2
-	loop_attach "$img"
-	mkdir -p "$mnt"
-	mount -t ext4 "$F4_LOOP" "$mnt" || die "mount -t ext4 $F4_LOOP $mnt failed"
-	defer "f4_umount_if_mounted '$mnt'"
+# The kernel's mounts take a loop device each and give it back at once: only 8 exist, shared.
+# The deferred cleanup detaches the device only while it still holds our image (the number
+# may belong to someone else by then).
+f4_detach_if_ours() { # f4_detach_if_ours LOOP IMG
+	local loop=$1 img=$2 back
+	back=$(losetup -n -O BACK-FILE "$loop" 2>/dev/null) || return 0
+	[[ $back == "$(realpath "$img" 2>/dev/null || echo "$img")" ]] || [[ $back == "$img" ]] ||
+		return 0
+	losetup -d "$loop"
 }
-kernel_umount() { # kernel_umount MNT: the loop device stays attached until the test ends
-	umount "$1"
+kernel_mount_rw() { # kernel_mount_rw IMG MNT [ro]: ro means ro,noload (no journal replay)
+	local img=$1 mnt=$2 ro=${3:-} out opts=rw args=(-f --show)
+	[[ $ro == ro ]] && opts=ro,noload args+=(-r)
+	out=$(losetup "${args[@]}" "$img" 2>&1) ||
+		die "no free loop device for $img ($out); 'losetup -a' shows who holds them"
+	F4_KLOOP=$out
+	defer "f4_umount_if_mounted '$mnt'; f4_detach_if_ours '$F4_KLOOP' '$img'"
+	mkdir -p "$mnt"
+	mount -t ext4 -o "$opts" "$F4_KLOOP" "$mnt" || die "mount -t ext4 -o $opts $F4_KLOOP $mnt failed"
+}
+kernel_umount() { # kernel_umount MNT: unmount and detach the loop device under it
+	local mnt=$1 dev
+	dev=$(awk -v m="$mnt" '$2 == m { d = $1 } END { print d }' /proc/self/mounts)
+	umount "$mnt"
+	[[ $dev == /dev/loop* ]] && losetup -d "$dev" 2>/dev/null
+	return 0
 }
 
 # Wait until MNT is a FUSE mount or the server PID is gone.
