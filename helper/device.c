@@ -34,8 +34,37 @@ static int open_nofollow(const char *path, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Opens path as the caller, then (refused) through the admin's policy. */
+static int device_open_as_user(const struct helper_privs *p, const struct helper_config *c,
+			       const char *path, int flags, int *ret_fd)
+{
+	int fd, r;
+
+	r = helper_become_user(p);
+	if (r < 0)
+		return r;
+	/* O_NONBLOCK so that a FIFO (or a tty) named as DEVICE cannot block a root process;
+	 * the type check below refuses those anyway. O_NOCTTY: never acquire a terminal. */
+	fd = open_nofollow(path, flags | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
+	r = helper_become_root(p);
+	if (r < 0) {
+		if (fd >= 0)
+			close(fd);
+		return r;
+	}
+	/* Not the caller's to open: the admin's policy may still grant it (policy.c). */
+	if ((fd == -EACCES || fd == -EPERM) && !p->is_root) {
+		r = helper_device_open_by_policy(p, c, path, flags | O_NONBLOCK, &fd);
+		if (r < 0)
+			return r;
+	}
+	*ret_fd = fd;
+	return 0;
+}
+
 int helper_device_open(const struct helper_privs *p, const struct helper_config *c,
-		       const char *arg, char **ret_path, int *ret_fd, bool *ret_is_block)
+		       const char *arg, struct helper_options *o, char **ret_path, int *ret_fd,
+		       bool *ret_is_block)
 {
 	_cleanup_free_ char *path = NULL;
 	_cleanup_close_ int fd = -1;
@@ -46,26 +75,36 @@ int helper_device_open(const struct helper_privs *p, const struct helper_config 
 	if (r < 0)
 		return log_error_errno(r, "cannot use device '%s': %m", arg);
 
-	r = helper_become_user(p);
-	if (r < 0)
-		return r;
-	/* Read-only mounts only, so O_RDONLY: the server gets no write access at all.
-	 * O_NONBLOCK so that a FIFO (or a tty) named as DEVICE cannot block a root process;
-	 * the type check below refuses those anyway. O_NOCTTY: never acquire a terminal. */
-	fd = open_nofollow(path, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK);
-	r = helper_become_root(p);
-	if (r < 0)
-		return r;
-	/* Not the caller's to open: the admin's policy may still grant it (policy.c). */
-	if ((fd == -EACCES || fd == -EPERM) && !p->is_root) {
-		r = helper_device_open_by_policy(p, c, path, O_RDONLY | O_NONBLOCK, &fd);
-		if (r < 0)
-			return r;
+	/* A read-only mount gets a read-only fd: the server then cannot write at all. A
+	 * read-write one needs the caller's write access, and O_EXCL claims a block device
+	 * (EBUSY while it is mounted or in use elsewhere; ignored for image files). */
+	if (o->ro) {
+		r = device_open_as_user(p, c, path, O_RDONLY, &fd);
+	} else {
+		r = device_open_as_user(p, c, path, O_RDWR | O_EXCL, &fd);
+		if (r == 0 && !o->rw && (fd == -EACCES || fd == -EPERM || fd == -EROFS)) {
+			/* Like mount(8): what the caller may only read is mounted read-only. */
+			r = device_open_as_user(p, c, path, O_RDONLY, &fd);
+			if (r == 0 && fd >= 0) {
+				log_error("warning: '%s' is write-protected for you, mounting "
+					  "read-only", path);
+				o->ro = true;
+			}
+		}
 	}
+	if (r < 0)
+		return r;
 	if (fd < 0) {
 		if (fd == -EACCES || fd == -EPERM)
-			return log_error_errno(fd, "cannot open device '%s': %m; you need read "
-						   "access to it yourself", path);
+			return log_error_errno(fd, "cannot open device '%s': %m; you need %s "
+						   "access to it yourself", path,
+					       o->ro ? "read" : "read and write");
+		if (fd == -EROFS)
+			return log_error_errno(fd, "cannot open device '%s' for writing: %m; "
+						   "mount it with -o ro", path);
+		if (fd == -EBUSY)
+			return log_error_errno(fd, "cannot open device '%s' for writing: it is "
+						   "mounted or in use elsewhere", path);
 		if (fd == -ELOOP)
 			return log_error_errno(fd, "cannot open device '%s': the path changed "
 						   "while it was being opened", path);

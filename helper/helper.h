@@ -144,7 +144,8 @@ int helper_become_root(const struct helper_privs *p);
 #define HELPER_OPTIONS_MAX 256 /* total -o bytes; nothing legitimate is longer */
 
 struct helper_options {
-	bool ro, nosuid, nodev, noexec, noatime, nodiratime, relatime, allow_other, suid, dev;
+	bool ro, rw, nosuid, nodev, noexec, noatime, nodiratime, relatime, strictatime, allow_other,
+		suid, dev;
 	/* The accepted options, normalised, as sent in MOUNT_CONTEXT's OPTIONS. */
 	char accepted[HELPER_OPTIONS_MAX + 1];
 };
@@ -159,15 +160,20 @@ int helper_options_append(char *acc, size_t size, const char *more);
 /* Does fuse.conf at `path` contain a line `user_allow_other`? 0 with *ret_allowed set, or
  * -errno when it exists but cannot be read (fail closed). A missing file means "no". */
 int helper_fuse_conf_user_allow_other(const char *path, bool *ret_allowed);
-/* MOUNT_ATTR_* for fsmount(): always RDONLY; NOSUID and NODEV unless root asked suid/dev. */
+/* MOUNT_ATTR_* for fsmount(): RDONLY for a read-only mount (o->ro, final after
+ * helper_device_open()); NOSUID and NODEV unless root asked suid/dev. */
 unsigned helper_options_mount_attrs(const struct helper_options *o, bool is_root);
 
 /* ---- device.c ---- */
 
-/* Canonicalise and open DEVICE as the caller (so the access check is exactly the caller's),
- * read-only; block device or regular file only. */
+/* Canonicalise and open DEVICE as the caller (so the access check is exactly the caller's);
+ * block device or regular file only. Like mount(8): with o->ro read-only; with o->rw
+ * read-write or fail; with neither read-write if the caller may write it, else read-only
+ * (o->ro is then set). Read-write opens a block device exclusively (O_EXCL), so that nothing
+ * else has it mounted or claimed while we write. */
 int helper_device_open(const struct helper_privs *p, const struct helper_config *c,
-		       const char *arg, char **ret_path, int *ret_fd, bool *ret_is_block);
+		       const char *arg, struct helper_options *o, char **ret_path, int *ret_fd,
+		       bool *ret_is_block);
 /* Open /dev/fuse as root and check it is the real thing. */
 int helper_fuse_open(int *ret_fd);
 

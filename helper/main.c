@@ -131,7 +131,8 @@ static int do_mount_command(const struct helper_privs *privs, const char *option
 	if (r < 0)
 		return HELPER_EXIT_SYSTEM;
 
-	r = helper_device_open(privs, &config, device_arg, &device_path, &device_fd, &is_block);
+	r = helper_device_open(privs, &config, device_arg, &opts, &device_path, &device_fd,
+			       &is_block);
 	if (r < 0)
 		return exit_for_argument(r);
 	r = helper_mountpoint_open(privs, mountpoint_arg, &mountpoint_path, &mountpoint_fd);

@@ -144,8 +144,9 @@ static int validate_request(const struct helper_mount *hm, int sock, const struc
 		what = "a mountpoint other than the one given";
 	else if (!PROTO_HAS(m, PROTO_TAG_SUBTYPE) || strcmp(m->subtype, SERVER_SUBTYPE) != 0)
 		what = "a FUSE subtype other than fuse4fs";
-	else if (!PROTO_HAS(m, PROTO_TAG_MOUNT_FLAGS) || m->mount_flags != PROTO_MOUNT_RDONLY)
-		what = "mount flags other than read-only";
+	else if (!PROTO_HAS(m, PROTO_TAG_MOUNT_FLAGS) ||
+		 m->mount_flags != (hm->opts->ro ? PROTO_MOUNT_RDONLY : 0))
+		what = "mount flags other than the ones sent";
 	if (!what) {
 		const char *fo = PROTO_HAS(m, PROTO_TAG_FUSE_OPTIONS) ? m->fuse_options : "";
 
@@ -257,9 +258,11 @@ static int do_mount(const struct helper_mount *hm, bool allow_other, unsigned ma
 		if (r < 0)
 			return r;
 	}
-	r = fsconfig_flag(fsfd, "ro");
-	if (r < 0)
-		return r;
+	if (hm->opts->ro) {
+		r = fsconfig_flag(fsfd, "ro");
+		if (r < 0)
+			return r;
+	}
 	if (fsconfig(fsfd, FSCONFIG_CMD_CREATE, NULL, NULL, 0) < 0) {
 		r = -errno;
 		log_kernel_messages(fsfd);
@@ -339,7 +342,7 @@ int helper_mount_run(const struct helper_mount *hm, int sock, bool *ret_kernel_f
 		return log_error_errno(-ENAMETOOLONG, "path too long for the protocol");
 	proto_set_u32(m, PROTO_TAG_UID, (uint32_t)hm->privs->uid);
 	proto_set_u32(m, PROTO_TAG_GID, (uint32_t)hm->privs->gid);
-	proto_set_u32(m, PROTO_TAG_MOUNT_FLAGS, PROTO_MOUNT_RDONLY);
+	proto_set_u32(m, PROTO_TAG_MOUNT_FLAGS, hm->opts->ro ? PROTO_MOUNT_RDONLY : 0);
 	if (hm->opts->accepted[0] && proto_set_string(m, PROTO_TAG_OPTIONS, hm->opts->accepted) < 0)
 		return log_error_errno(-ENAMETOOLONG, "options too long for the protocol");
 	fds[PROTO_FD_DEVICE] = hm->device_fd;

@@ -30,14 +30,15 @@ struct opt_def {
 /* Order here is the order of the normalised OPTIONS string. */
 static const struct opt_def opt_defs[] = {
 	OPT(ro, OPT_ANYONE),
-	/* Read-write needs the journal and a writable device fd; not there yet. */
-	{ "rw", OPT_UNSUPPORTED, 0 },
+	/* Read-write needs write access to DEVICE as the caller (helper_device_open). */
+	OPT(rw, OPT_ANYONE),
 	OPT(nosuid, OPT_ANYONE),
 	OPT(nodev, OPT_ANYONE),
 	OPT(noexec, OPT_ANYONE),
 	OPT(noatime, OPT_ANYONE),
 	OPT(nodiratime, OPT_ANYONE),
 	OPT(relatime, OPT_ANYONE),
+	OPT(strictatime, OPT_ANYONE),
 	/* Checked later against /etc/fuse.conf: see helper_fuse_conf_user_allow_other(). */
 	OPT(allow_other, OPT_ANYONE),
 	/* A user-made image with a setuid-root binary or a device node must never become
@@ -108,13 +109,11 @@ int helper_options_parse(const char *s, bool is_root, struct helper_options *ret
 			}
 		if (!d)
 			return log_error_errno(-EINVAL, "unknown or unsupported option '%s'; "
-							"allowed: ro, nosuid, nodev, noexec, noatime, "
-							"nodiratime, relatime, allow_other (and for "
-							"root: suid, dev)", item);
+							"allowed: ro, rw, nosuid, nodev, noexec, "
+							"noatime, nodiratime, relatime, strictatime, "
+							"allow_other (and for root: suid, dev)", item);
 		if (d->rule == OPT_UNSUPPORTED)
-			return log_error_errno(-EOPNOTSUPP, "option 'rw': read-write mounts are not "
-							    "supported yet, mounts are read-only for "
-							    "now; drop 'rw' or use 'ro'");
+			return log_error_errno(-EOPNOTSUPP, "option '%s' is not supported", item);
 		if (d->rule == OPT_ROOT_ONLY && !is_root)
 			return log_error_errno(-EPERM, "option '%s' is only allowed to root; "
 						       "user mounts are always nosuid,nodev", item);
@@ -127,9 +126,11 @@ int helper_options_parse(const char *s, bool is_root, struct helper_options *ret
 		return log_error_errno(-EINVAL, "options 'suid' and 'nosuid' contradict each other");
 	if (o.dev && o.nodev)
 		return log_error_errno(-EINVAL, "options 'dev' and 'nodev' contradict each other");
-	if (o.noatime && o.relatime)
-		return log_error_errno(-EINVAL,
-				       "options 'noatime' and 'relatime' contradict each other");
+	if (o.ro && o.rw)
+		return log_error_errno(-EINVAL, "options 'ro' and 'rw' contradict each other");
+	if ((o.noatime ? 1 : 0) + (o.relatime ? 1 : 0) + (o.strictatime ? 1 : 0) > 1)
+		return log_error_errno(-EINVAL, "options 'noatime', 'relatime' and 'strictatime' "
+						"contradict each other");
 
 	/* Normalised list, in table order, each once: this is what we tell the server. */
 	o.accepted[0] = '\0';
@@ -201,7 +202,7 @@ unsigned helper_options_mount_attrs(const struct helper_options *o, bool is_root
 {
 	/* Applied in fsmount() itself, so the mount never exists without them, not even for
 	 * a moment before a remount (CVE-2026-53614). */
-	unsigned attrs = MOUNT_ATTR_RDONLY;
+	unsigned attrs = o->ro ? MOUNT_ATTR_RDONLY : 0;
 
 	if (!(is_root && o->suid))
 		attrs |= MOUNT_ATTR_NOSUID;
@@ -211,6 +212,8 @@ unsigned helper_options_mount_attrs(const struct helper_options *o, bool is_root
 		attrs |= MOUNT_ATTR_NOEXEC;
 	if (o->noatime)
 		attrs |= MOUNT_ATTR_NOATIME;
+	else if (o->strictatime)
+		attrs |= MOUNT_ATTR_STRICTATIME;
 	else if (o->relatime)
 		attrs |= MOUNT_ATTR_RELATIME;
 	if (o->nodiratime)

@@ -58,9 +58,15 @@ int main(void)
 	TAP_EQ_INT(parse("relatime", false, &o), 0);
 	TAP_EQ_STR(o.accepted, "relatime");
 
-	/* rw: refused with its own error; suid/dev: root only. */
-	TAP_EQ_INT(parse("rw", false, &o), -EOPNOTSUPP);
-	TAP_EQ_INT(parse("ro,rw", true, &o), -EOPNOTSUPP);
+	/* rw: anyone may ask (the device's write access decides); not with ro. suid/dev: root
+	 * only. */
+	TAP_EQ_INT(parse("rw", false, &o), 0);
+	TAP_EQ_STR(o.accepted, "rw");
+	TAP_OK(o.rw && !o.ro);
+	TAP_EQ_INT(parse("nosuid,rw,strictatime", false, &o), 0);
+	TAP_EQ_STR(o.accepted, "rw,nosuid,strictatime");
+	TAP_EQ_INT(parse("ro,rw", true, &o), -EINVAL);
+	TAP_EQ_INT(parse("rw,ro", false, &o), -EINVAL);
 	TAP_EQ_INT(parse("suid", false, &o), -EPERM);
 	TAP_EQ_INT(parse("dev", false, &o), -EPERM);
 	TAP_EQ_INT(parse("nosuid,dev", false, &o), -EPERM);
@@ -71,6 +77,8 @@ int main(void)
 	TAP_EQ_INT(parse("suid,nosuid", true, &o), -EINVAL);
 	TAP_EQ_INT(parse("dev,nodev", true, &o), -EINVAL);
 	TAP_EQ_INT(parse("noatime,relatime", false, &o), -EINVAL);
+	TAP_EQ_INT(parse("noatime,strictatime", false, &o), -EINVAL);
+	TAP_EQ_INT(parse("relatime,strictatime", false, &o), -EINVAL);
 
 	/* Unknown, and options the kernel knows but the user must never set. */
 	TAP_EQ_INT(parse("user_id=0", false, &o), -EINVAL);
@@ -127,21 +135,30 @@ int main(void)
 	TAP_EQ_INT(helper_options_append(acc, sizeof(acc), big), -EINVAL);
 	TAP_EQ_STR(acc, "ro,nosuid,noexec");
 
-	/* Mount attributes: nosuid,nodev,ro always for users, whatever they asked. */
+	/* Mount attributes: nosuid,nodev always for users, whatever they asked; read-only
+	 * exactly when o.ro (helper_device_open() sets it when it falls back). */
 	TAP_EQ_INT(parse("ro", false, &o), 0);
+	TAP_EQ_INT(helper_options_mount_attrs(&o, false),
+		   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	TAP_EQ_INT(parse("rw", false, &o), 0);
+	TAP_EQ_INT(helper_options_mount_attrs(&o, false), MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
+	o.ro = true;
 	TAP_EQ_INT(helper_options_mount_attrs(&o, false),
 		   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 	TAP_EQ_INT(parse("noexec,noatime,nodiratime", false, &o), 0);
 	TAP_EQ_INT(helper_options_mount_attrs(&o, false),
-		   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC |
-			   MOUNT_ATTR_NOATIME | MOUNT_ATTR_NODIRATIME);
-	TAP_EQ_INT(parse("suid,dev", true, &o), 0);
+		   MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_NOEXEC | MOUNT_ATTR_NOATIME |
+			   MOUNT_ATTR_NODIRATIME);
+	TAP_EQ_INT(parse("strictatime,ro", false, &o), 0);
+	TAP_EQ_INT(helper_options_mount_attrs(&o, false),
+		   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV | MOUNT_ATTR_STRICTATIME);
+	TAP_EQ_INT(parse("suid,dev,ro", true, &o), 0);
 	TAP_EQ_INT(helper_options_mount_attrs(&o, true), MOUNT_ATTR_RDONLY);
 	/* Belt and braces: flags set by some other path still do not help a non-root caller. */
 	TAP_EQ_INT(helper_options_mount_attrs(&o, false),
 		   MOUNT_ATTR_RDONLY | MOUNT_ATTR_NOSUID | MOUNT_ATTR_NODEV);
 	TAP_EQ_INT(parse("suid", true, &o), 0);
-	TAP_EQ_INT(helper_options_mount_attrs(&o, true), MOUNT_ATTR_RDONLY | MOUNT_ATTR_NODEV);
+	TAP_EQ_INT(helper_options_mount_attrs(&o, true), MOUNT_ATTR_NODEV);
 
 	/* /etc/fuse.conf */
 	if (!mkdtemp(tmpdir))
