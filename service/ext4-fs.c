@@ -11,13 +11,41 @@
 #include <unistd.h>
 
 #include "ext4.h"
+#include "journal.h"
 #include "log.h"
 
 /* Enough corruption reports to diagnose an image without flooding the journal. */
 #define EXT4_CORRUPTION_LOG_MAX 64
 
+/*
+ * What the kernel's ext4 does on an error, minus the panic: record it in the superblock (on a
+ * read-write mount it reaches the disk with the next superblock write, so that e2fsck checks
+ * it; a read-only mount writes nothing and keeps it in memory), then apply the errors= policy:
+ * remount-ro and panic both stop all changes, continue carries on.
+ */
+static void ext4_mark_errors(struct svc_fs *sfs)
+{
+	ext2_filsys fs = sfs->fs;
+
+	if (!fs)
+		return;
+	if (!(fs->super->s_state & EXT2_ERROR_FS)) {
+		fs->super->s_state |= EXT2_ERROR_FS;
+		if (fs->flags & EXT2_FLAG_RW)
+			ext2fs_mark_super_dirty(fs);
+	}
+	if (!sfs->errors_ro && !sfs->opts.read_only &&
+	    (fs->super->s_errors == EXT2_ERRORS_RO || fs->super->s_errors == EXT2_ERRORS_PANIC)) {
+		sfs->errors_ro = true;
+		log_error("The filesystem's error behaviour is %s: no more changes are accepted until it is unmounted and checked",
+			  fs->super->s_errors == EXT2_ERRORS_RO ? "remount-ro" :
+								   "panic (done as remount-ro)");
+	}
+}
+
 int ext4_corrupt(struct svc_fs *sfs, ext2_ino_t ino, const char *what)
 {
+	ext4_mark_errors(sfs);
 	if (sfs->corruption_logged < EXT4_CORRUPTION_LOG_MAX) {
 		sfs->corruption_logged++;
 		if (ino)
@@ -143,7 +171,7 @@ static const struct ext4_feature_name ext4_incompat_names[] = {
 	 EXT3_FEATURE_INCOMPAT_EXTENTS | EXT4_FEATURE_INCOMPAT_64BIT |                         \
 	 EXT4_FEATURE_INCOMPAT_FLEX_BG | EXT4_FEATURE_INCOMPAT_EA_INODE |                      \
 	 EXT4_FEATURE_INCOMPAT_CSUM_SEED | EXT4_FEATURE_INCOMPAT_LARGEDIR |                    \
-	 EXT4_FEATURE_INCOMPAT_INLINE_DATA)
+	 EXT4_FEATURE_INCOMPAT_INLINE_DATA | EXT3_FEATURE_INCOMPAT_RECOVER)
 
 static void ext4_unsupported_name(uint32_t bits, char *buf, size_t size)
 {
@@ -204,12 +232,17 @@ static int ext4_check_super(int fd, const char *dev, char *why, size_t why_size)
 			 dev);
 		return -EOPNOTSUPP;
 	}
-	/* Serving the pre-replay state would show stale, possibly inconsistent metadata. */
-	if (incompat & EXT3_FEATURE_INCOMPAT_RECOVER) {
+	/*
+	 * Fast-commit blocks extend the last transaction with logical records that only the
+	 * kernel and e2fsck replay; recovering without them would silently lose data that an
+	 * fsync() had made durable.
+	 */
+	if ((incompat & EXT3_FEATURE_INCOMPAT_RECOVER) &&
+	    (compat & EXT4_FEATURE_COMPAT_FAST_COMMIT)) {
 		snprintf(why, why_size,
-			 "The journal of %s needs recovery: run 'e2fsck -p' on it, or mount it once with the kernel",
+			 "The journal of %s needs recovery and uses fast commits, which fuse4fs cannot replay: run 'e2fsck -p' on it, or mount it once with the kernel",
 			 dev);
-		return -EAGAIN;
+		return -EOPNOTSUPP;
 	}
 	if (incompat & EXT4_FEATURE_INCOMPAT_ENCRYPT) {
 		snprintf(why, why_size,
@@ -239,7 +272,9 @@ static int ext4_check_super(int fd, const char *dev, char *why, size_t why_size)
 	}
 	/* Unknown ro_compat features are fine: by definition they do not change how a reader
 	 * interprets the filesystem. They only matter once we write. */
-	return 0;
+	/* 1: serving the pre-replay state would show stale, possibly inconsistent metadata,
+	 * so the journal is replayed first (journal.c). */
+	return (incompat & EXT3_FEATURE_INCOMPAT_RECOVER) ? 1 : 0;
 }
 
 static int ext4_open_errno(errcode_t err, const char *dev, char *why, size_t why_size)
@@ -381,6 +416,8 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 {
 	_cleanup_free_ struct svc_fs *sfs = NULL;
 	struct ext2_inode_large root;
+	_cleanup_(journal_overlay_freep) struct journal_overlay *overlay = NULL;
+	io_manager io = unixfd_io_manager;
 	ext2_filsys fs = NULL;
 	char name[32], dev[300];
 	errcode_t err;
@@ -399,6 +436,11 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 	r = ext4_check_super(device_fd, dev, why, why_size);
 	if (r < 0)
 		return r;
+	if (r > 0) {
+		r = journal_recover(device_fd, opts->read_only, dev, &overlay, why, why_size);
+		if (r < 0)
+			return r;
+	}
 
 	sfs = calloc(1, sizeof(*sfs));
 	if (!sfs)
@@ -413,7 +455,12 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 	 */
 	snprintf(name, sizeof(name), "%d", device_fd);
 	flags = EXT2_FLAG_64BITS;
-	err = ext2fs_open2(name, NULL, flags, 0, 0, unixfd_io_manager, &fs);
+	if (overlay) {
+		/* Read-only with a journal to replay: see the recovered state, write nothing. */
+		io = journal_overlay_manager;
+		journal_overlay_use(overlay);
+	}
+	err = ext2fs_open2(name, NULL, flags, 0, 0, io, &fs);
 	if (!opts->read_only)
 		flags |= EXT2_FLAG_RW;
 	if (err)
@@ -455,6 +502,7 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 	log_debug("Opened %s: block size %u, %u inodes, features 0x%x/0x%x/0x%x", dev,
 		  fs->blocksize, fs->super->s_inodes_count, fs->super->s_feature_compat,
 		  fs->super->s_feature_incompat, fs->super->s_feature_ro_compat);
+	sfs->overlay = TAKE_PTR(overlay);
 	*ret = TAKE_PTR(sfs);
 	return 0;
 }
@@ -480,6 +528,8 @@ int svc_fs_close(struct svc_fs *sfs)
 		r = ext4_errno(sfs, err, 0, "Closing the filesystem");
 	free(sfs->opens);
 	pthread_mutex_destroy(&sfs->lock);
+	/* After the close: the io channel reads through it until then. */
+	journal_overlay_free(sfs->overlay);
 	free(sfs->lin_buf);
 	free(sfs);
 	return r;

@@ -21,6 +21,8 @@
 #define EXT4_NAME_MAX 255
 
 
+struct journal_overlay;
+
 struct svc_fs {
 	ext2_filsys fs;
 	pthread_mutex_t lock;
@@ -38,6 +40,9 @@ struct svc_fs {
 	/* Each kind of index trouble is worth one log line, not one per lookup. */
 	bool warned_htree;
 	unsigned int corruption_logged;
+	/* Read-only mount of a filesystem whose journal needed recovery: the replayed blocks,
+	 * read through journal_overlay_manager (journal.h). NULL otherwise. */
+	struct journal_overlay *overlay;
 	/* Corruption was found and the superblock's errors= policy is remount-ro (or panic,
 	 * which we never do): refuse every change from now on with -EROFS. */
 	bool errors_ro;
