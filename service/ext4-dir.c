@@ -509,7 +509,7 @@ static void dx_frames_free(struct dx_frame (*frames)[DX_MAX_LEVELS])
  * caller then searches linearly (like the kernel's ERR_BAD_DX_DIR fallback).
  */
 static int ext4_dx_lookup(struct svc_fs *sfs, struct ext4_dir *d, const char *name,
-			  size_t name_len, ext2_ino_t *ret_ino)
+			  size_t name_len, ext2_ino_t *ret_ino, uint64_t *ret_lblk)
 {
 	struct dx_frame frames[DX_MAX_LEVELS] __attribute__((cleanup(dx_frames_free))) = { 0 };
 	_cleanup_free_ char *leaf = NULL;
@@ -571,6 +571,8 @@ static int ext4_dx_lookup(struct svc_fs *sfs, struct ext4_dir *d, const char *na
 		if (r == 0) {
 			r = ext4_block_find(sfs, d->ino, leaf, sfs->blocksize, name, name_len,
 					    ret_ino);
+			if (r > 0 && ret_lblk)
+				*ret_lblk = lblk;
 			if (r != 0)
 				return r < 0 ? r : 0;
 		}
@@ -620,7 +622,7 @@ int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 		r = -EAGAIN;
 		if (ext2fs_has_feature_dir_index(sfs->fs->super) &&
 		    (d.inode.i_flags & EXT2_INDEX_FL)) {
-			r = ext4_dx_lookup(sfs, &d, name, name_len, &ino);
+			r = ext4_dx_lookup(sfs, &d, name, name_len, &ino, NULL);
 			if (r == -EAGAIN && !sfs->warned_htree) {
 				sfs->warned_htree = true;
 				log_warning("Directory %u has a damaged htree index; searching it linearly (run e2fsck -fD)",
@@ -646,4 +648,20 @@ void ext4_dir_changed(struct svc_fs *sfs, ext2_ino_t dir)
 		sfs->lin_ino = 0;
 		sfs->lin_nblocks = 0;
 	}
+}
+
+int ext4_dir_locate(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino,
+		    uint64_t *ret_lblk)
+{
+	struct ext4_dir d;
+	int r;
+
+	r = ext4_dir_open(sfs, dir, &d);
+	if (r < 0)
+		return r;
+	if (ext4_dir_is_inline(&d) || !ext2fs_has_feature_dir_index(sfs->fs->super) ||
+	    !(d.inode.i_flags & EXT2_INDEX_FL) || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return -EAGAIN;
+	return ext4_dx_lookup(sfs, &d, name, strlen(name), ret_ino, ret_lblk);
 }

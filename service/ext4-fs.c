@@ -455,14 +455,14 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 	 */
 	snprintf(name, sizeof(name), "%d", device_fd);
 	flags = EXT2_FLAG_64BITS;
+	if (!opts->read_only)
+		flags |= EXT2_FLAG_RW;
 	if (overlay) {
 		/* Read-only with a journal to replay: see the recovered state, write nothing. */
 		io = journal_overlay_manager;
 		journal_overlay_use(overlay);
 	}
 	err = ext2fs_open2(name, NULL, flags, 0, 0, io, &fs);
-	if (!opts->read_only)
-		flags |= EXT2_FLAG_RW;
 	if (err)
 		return ext4_open_errno(err, dev, why, why_size);
 

@@ -112,7 +112,12 @@ static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, 
 	ext4_dir_changed(sfs, dir);
 	err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
 	if (err == EXT2_ET_DIR_NO_SPACE) {
-		err = ext2fs_expand_dir(sfs->fs, dir);
+		/* Like the kernel: a one-block directory that fills up becomes an htree. */
+		int r = ext4_dir_make_indexed(sfs, dir);
+
+		if (r < 0)
+			return r;
+		err = r == 0 ? 0 : ext2fs_expand_dir(sfs->fs, dir);
 		if (err == 0)
 			err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
 	}
@@ -121,11 +126,78 @@ static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, 
 	return ext4_errno(sfs, err, dir, "adding a directory entry");
 }
 
+/*
+ * Changes the entry name -> ino in one block of an htree directory (found through the index,
+ * so a 100,000-entry directory is not scanned): new_ino 0 removes it, merging its space into
+ * the entry before it as the kernel does. 1: not in that block (search linearly).
+ */
+static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
+			ext2_ino_t new_ino, int ftype)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_inode_large dinode;
+	_cleanup_free_ char *buf = NULL;
+	unsigned int bs = sfs->blocksize, pos, prev = 0, rec_len, prev_len = 0;
+	size_t name_len = strlen(name);
+	uint64_t lblk = 0;
+	blk64_t pblk = 0;
+	ext2_ino_t found;
+	errcode_t err;
+	int r;
+
+	r = ext4_dir_locate(sfs, dir, name, &found, &lblk);
+	if (r == -EAGAIN || r == -ENOENT)
+		return 1;
+	if (r < 0)
+		return r;
+	if (found != ino)
+		return 1;
+	r = ext4_inode_read(sfs, dir, &dinode);
+	if (r < 0)
+		return r;
+	err = ext2fs_bmap2(fs, dir, (struct ext2_inode *)&dinode, NULL, 0, lblk, NULL, &pblk);
+	if (err || pblk == 0)
+		return err ? ext4_errno(sfs, err, dir, "mapping a directory block") : 1;
+	buf = malloc(bs);
+	if (!buf)
+		return -ENOMEM;
+	err = ext2fs_read_dir_block4(fs, pblk, buf, 0, dir);
+	if (err)
+		return ext4_errno(sfs, err, dir, "reading a directory block");
+	for (pos = 0; pos < bs; prev = pos, prev_len = rec_len, pos += rec_len) {
+		struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + pos);
+
+		if (ext2fs_get_rec_len(fs, de, &rec_len) || rec_len < 8 || pos + rec_len > bs)
+			return ext4_corrupt(sfs, dir, "invalid directory entry length");
+		if (de->inode != ino || (size_t)ext2fs_dirent_name_len(de) != name_len ||
+		    memcmp(de->name, name, name_len) != 0)
+			continue;
+		if (new_ino) {
+			de->inode = new_ino;
+			ext2fs_dirent_set_file_type(de, ftype);
+		} else if (pos == 0) {
+			de->inode = 0;
+		} else {
+			struct ext2_dir_entry *p = (struct ext2_dir_entry *)(buf + prev);
+
+			if (ext2fs_set_rec_len(fs, prev_len + rec_len, p))
+				return ext4_corrupt(sfs, dir, "invalid directory entry length");
+		}
+		err = ext2fs_write_dir_block4(fs, pblk, buf, 0, dir);
+		return ext4_errno(sfs, err, dir, "writing a directory block");
+	}
+	return 1;
+}
+
 static int ext4_remove_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino)
 {
 	errcode_t err;
+	int r;
 
 	ext4_dir_changed(sfs, dir);
+	r = ext4_dx_edit(sfs, dir, name, ino, 0, 0);
+	if (r <= 0)
+		return r;
 	err = ext2fs_unlink(sfs->fs, dir, name, ino, 0);
 	if (err == EXT2_ET_DIR_NO_SPACE)
 		return -ENOENT;
@@ -162,8 +234,12 @@ static int ext4_replace_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *na
 	struct ext4_replace_ctx c = { .name = name, .name_len = strlen(name), .old_ino = old_ino,
 				      .new_ino = new_ino, .ftype = ftype };
 	errcode_t err;
+	int r;
 
 	ext4_dir_changed(sfs, dir);
+	r = ext4_dx_edit(sfs, dir, name, old_ino, new_ino, ftype);
+	if (r <= 0)
+		return r;
 	err = ext2fs_dir_iterate2(sfs->fs, dir, DIRENT_FLAG_INCLUDE_EMPTY, NULL, ext4_replace_cb,
 				  &c);
 	if (err)

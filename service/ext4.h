@@ -20,7 +20,6 @@
 /* The longest name a directory entry can hold (name_len is one byte). */
 #define EXT4_NAME_MAX 255
 
-
 struct journal_overlay;
 
 struct svc_fs {
@@ -149,6 +148,13 @@ typedef int (*ext4_dir_fill_t)(void *userdata, const char *name, size_t name_len
 int ext4_dir_iterate(struct svc_fs *sfs, ext2_ino_t dir, uint64_t off, ext4_dir_fill_t fill,
 		     void *userdata);
 int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino);
+/* ext4-htree.c: a full one-block directory becomes an htree (0), or is not one that can
+ * (1: grow it linearly). */
+int ext4_dir_make_indexed(struct svc_fs *sfs, ext2_ino_t dir);
+/* Which logical block of an htree directory holds name: -EAGAIN when the directory has no
+ * usable index (search it linearly). */
+int ext4_dir_locate(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino,
+		    uint64_t *ret_lblk);
 /* Drops what ext4-dir.c remembers about directory dir; call after changing it. */
 void ext4_dir_changed(struct svc_fs *sfs, ext2_ino_t dir);
 
