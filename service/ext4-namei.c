@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/sysmacros.h>
 
 #include "ext4.h"
@@ -320,6 +321,22 @@ static void ext4_new_owner(const struct ext2_inode_large *dinode, const struct e
 	}
 }
 
+/*
+ * A generation differs from the previous user's of the inode number, so that a file handle of
+ * a deleted file gives ESTALE instead of opening whatever reuses the number. Random like the
+ * kernel's (libext2fs 1.47 leaves it to the caller).
+ */
+static uint32_t ext4_new_generation(uint32_t old)
+{
+	uint32_t g = old;
+
+	while (g == old) {
+		if (getrandom(&g, sizeof(g), 0) != sizeof(g))
+			g = old + 1;
+	}
+	return g;
+}
+
 /* Reads back an inode libext2fs created and gives it our owner, mode and times. */
 static int ext4_finish_new(struct svc_fs *sfs, ext2_ino_t ino, mode_t mode, uint32_t uid,
 			   uint32_t gid)
@@ -334,7 +351,43 @@ static int ext4_finish_new(struct svc_fs *sfs, ext2_ino_t ino, mode_t mode, uint
 	if (err)
 		return ext4_errno(sfs, err, ino, "reading the new inode");
 	ext4_init_inode(sfs, &inode, mode, uid, gid);
+	inode.i_generation = ext4_new_generation(inode.i_generation);
 	return ext4_inode_write(sfs, ino, &inode);
+}
+
+/*
+ * The checksum of a directory block covers the inode's generation, which ext4_finish_new()
+ * changed after ext2fs_mkdir() wrote the first block: compute it again.
+ */
+static int ext4_redo_dir_csum(struct svc_fs *sfs, ext2_ino_t ino)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_inode_large inode;
+	_cleanup_free_ char *buf = NULL;
+	blk64_t pblk = 0;
+	errcode_t err;
+	int r;
+
+	if (!ext2fs_has_feature_metadata_csum(fs->super))
+		return 0;
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	if (inode.i_flags & EXT4_INLINE_DATA_FL)
+		return 0;
+	err = ext2fs_bmap2(fs, ino, (struct ext2_inode *)&inode, NULL, 0, 0, NULL, &pblk);
+	if (err)
+		return ext4_errno(sfs, err, ino, "mapping a directory block");
+	buf = malloc(sfs->blocksize);
+	if (!buf)
+		return -ENOMEM;
+	/* Raw: the block's checksum is the stale one we are replacing. */
+	err = io_channel_read_blk64(fs->io, pblk, 1, buf);
+	if (!err)
+		err = ext2fs_dir_block_csum_set(fs, ino, (struct ext2_dir_entry *)buf);
+	if (!err)
+		err = io_channel_write_blk64(fs->io, pblk, 1, buf);
+	return ext4_errno(sfs, err, ino, "writing a directory block");
 }
 
 /* Undoes a new inode that never got its name. */
@@ -412,7 +465,7 @@ int ext4_mknod(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 			inode.i_block[1] = (mi & 0xff) | (ma << 8) | ((mi & ~0xffu) << 12);
 	}
 	inode.i_mode = mode;
-	/* write_new_inode zeroes the rest of a large inode and picks the generation. */
+	/* write_new_inode zeroes the rest of a large inode; ext4_finish_new() sets the rest. */
 	err = ext2fs_write_new_inode(fs, ino, (struct ext2_inode *)&inode);
 	if (err)
 		return ext4_errno(sfs, err, ino, "writing the new inode");
@@ -476,6 +529,8 @@ int ext4_mkdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
 		       ext4_errno(sfs, err, dir, "creating a directory");
 	r = ext4_finish_new(sfs, ino, mode, uid, gid);
+	if (r == 0)
+		r = ext4_redo_dir_csum(sfs, ino);
 	if (r == 0)
 		r = ext4_acl_inherit(sfs, dir, ino, true, &mode, cred->umask, true);
 	if (r == 0)

@@ -27,8 +27,9 @@ static void help(void)
 	       "  -d, --debug      trace every request (stays in the foreground)\n"
 	       "  --service        serve one mount for fuservicemount (started by systemd)\n"
 	       "  -f               stay in the foreground (direct mode)\n"
-	       "  -o OPTIONS       FUSE mount options, e.g. allow_other (direct mode); the mount\n"
-	       "                   is always ro,default_permissions\n");
+	       "  -o OPTIONS       mount options (direct mode): ro, rw (default: rw if DEVICE is\n"
+	       "                   writable), noatime, relatime, strictatime, and FUSE options\n"
+	       "                   such as allow_other; always default_permissions\n");
 }
 
 int main(int argc, char **argv)

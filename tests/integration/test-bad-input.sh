@@ -126,7 +126,9 @@ else
 fi
 
 step "bad options"
-expect_failure option-rw 2 "rw" "$H" -o rw "$W/good.img" "$W/mnt"
+# rw needs write access to the device as the caller (without -o rw it would fall back to ro).
+expect_failure option-rw-not-writable 2 "read and write access" "$H" -o rw "$W/good.img" "$W/mnt"
+expect_failure option-ro-rw 1 "contradict" "$H" -o ro,rw "$W/good.img" "$W/mnt"
 expect_failure option-unknown 1 "frobnicate" "$H" -o frobnicate "$W/good.img" "$W/mnt"
 expect_failure option-suid 2 "suid" "$H" -o suid "$W/good.img" "$W/mnt"
 expect_failure option-comma-injection 1 "user_id|unknown|option" \

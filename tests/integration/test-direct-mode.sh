@@ -31,7 +31,9 @@ direct_round() { # direct_round LABEL TREE IMG
 	sum_before=$(sha256sum <"$img")
 	kernel_mount_ref "$img" "$ref"
 	mkdir -p "$mnt"
-	"$FUSE4FS" -f "$img" "$mnt" 2>"$F4_WORK/server-$label.log" &
+	# -o ro: this round checks that a read-only mount writes nothing (the default, like
+	# mount(8), is read-write).
+	"$FUSE4FS" -f -o ro "$img" "$mnt" 2>"$F4_WORK/server-$label.log" &
 	pid=$!
 	defer "f4_umount_if_mounted '$mnt'; f4_kill_pid $pid"
 	for ((t = 0; t < 100; t++)); do
