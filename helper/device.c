@@ -34,6 +34,9 @@ static int open_nofollow(const char *path, int flags)
 	return fd < 0 ? -errno : fd;
 }
 
+/* Why the policy refused the last attempt, for the final message. */
+static const char *policy_why;
+
 /* Opens path as the caller, then (refused) through the admin's policy. */
 static int device_open_as_user(const struct helper_privs *p, const struct helper_config *c,
 			       const char *path, int flags, int *ret_fd)
@@ -54,9 +57,9 @@ static int device_open_as_user(const struct helper_privs *p, const struct helper
 	}
 	/* Not the caller's to open: the admin's policy may still grant it (policy.c). */
 	if ((fd == -EACCES || fd == -EPERM) && !p->is_root) {
-		r = helper_device_open_by_policy(p, c, path, flags | O_NONBLOCK, &fd);
+		r = helper_device_open_by_policy(p, c, path, flags | O_NONBLOCK, &fd, &policy_why);
 		if (r < 0)
-			return r;
+			fd = r; /* reported (or fallen back from) like the caller's own open */
 	}
 	*ret_fd = fd;
 	return 0;
@@ -95,6 +98,9 @@ int helper_device_open(const struct helper_privs *p, const struct helper_config 
 	if (r < 0)
 		return r;
 	if (fd < 0) {
+		if ((fd == -EACCES || fd == -EPERM) && policy_why)
+			return log_error_errno(fd, "cannot open device '%s': %m; %s", path,
+					       policy_why);
 		if (fd == -EACCES || fd == -EPERM)
 			return log_error_errno(fd, "cannot open device '%s': %m; you need %s "
 						   "access to it yourself", path,

@@ -93,9 +93,11 @@ enum helper_grant {
 enum helper_grant helper_policy_decide(const struct helper_config *c,
 				       const struct helper_device_facts *f);
 /* The caller could not open path: does the policy let them mount it anyway? Pins path as the
- * caller, judges it, and reopens that inode as root with flags. Logs refusals (-EACCES). */
+ * caller, judges it, and reopens that inode as root with flags. A refusal is -EACCES with a
+ * static reason in *ret_why, not logged (the caller may still fall back to read-only); other
+ * errors (EROFS, EBUSY) are not logged either. */
 int helper_device_open_by_policy(const struct helper_privs *p, const struct helper_config *c,
-				 const char *path, int flags, int *ret_fd);
+				 const char *path, int flags, int *ret_fd, const char **ret_why);
 
 /* ---- log.c ---- */
 

@@ -172,7 +172,7 @@ static bool socket_opted_in(const char *path)
 }
 
 int helper_device_open_by_policy(const struct helper_privs *p, const struct helper_config *c,
-				 const char *path, int flags, int *ret_fd)
+				 const char *path, int flags, int *ret_fd, const char **ret_why)
 {
 	struct open_how how = {
 		.flags = O_PATH | O_CLOEXEC,
@@ -183,6 +183,8 @@ int helper_device_open_by_policy(const struct helper_privs *p, const struct help
 	struct stat st, st2;
 	char seat[64], proc[64];
 	int r;
+
+	*ret_why = NULL;
 
 	/* Pin the node as the caller: the path walk is theirs (no peeking into directories
 	 * they cannot search), and no symlink may appear after realpath(). */
@@ -208,29 +210,31 @@ int helper_device_open_by_policy(const struct helper_privs *p, const struct help
 		}
 	}
 	if (helper_policy_decide(c, &facts) == HELPER_GRANT_NONE) {
+		/* Not logged here: the caller may still fall back (read-only), and reports
+		 * the refusal with this reason if nothing works. */
+		static char why[256];
+
 		if (!facts.is_block)
-			return log_error_errno(-EACCES, "cannot open '%s': permission denied; you "
-							"need read access to an image yourself",
-					       path);
-		if (facts.removable)
-			return log_error_errno(-EACCES, "cannot open device '%s': you may mount a "
-							"removable device only from an active local "
-							"session at its seat (%s); otherwise ask the "
-							"administrator to run 'systemctl start "
-							"fuse4fs@<device>.socket' for it",
-					       path, seat);
-		return log_error_errno(-EACCES, "cannot open device '%s': it is a system device "
-						"and only root may mount it, unless the "
-						"administrator opts it in with 'systemctl start "
-						"fuse4fs@<device>.socket' (see fuservicemount(8))",
-				       path);
+			snprintf(why, sizeof(why), "an image must be readable by you");
+		else if (facts.removable)
+			snprintf(why, sizeof(why), "a removable device is yours to mount only from "
+				 "the active local session at its seat (%s), or when the "
+				 "administrator opts it in with 'systemctl start "
+				 "fuse4fs@<device>.socket'", seat);
+		else
+			snprintf(why, sizeof(why), "it is a system device; only root may mount it, "
+				 "unless the administrator opts it in with 'systemctl start "
+				 "fuse4fs@<device>.socket' (see fuservicemount(8))");
+		*ret_why = why;
+		return -EACCES;
 	}
 
 	/* Reopen the very inode we judged, as root, through our own pin. */
 	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pin);
+	/* Errors (EROFS, EBUSY for O_EXCL) are the caller's to report or fall back from. */
 	fd = open(proc, flags | O_CLOEXEC | O_NOCTTY);
 	if (fd < 0)
-		return log_error_errno(-errno, "cannot open device '%s': %m", path);
+		return -errno;
 	if (fstat(fd, &st2) < 0)
 		return -errno;
 	if (!S_ISBLK(st2.st_mode) || st2.st_rdev != st.st_rdev)
