@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <sys/fsuid.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -28,6 +29,47 @@ static int set_nondumpable(void)
 {
 	if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0)
 		return -errno;
+	return 0;
+}
+
+/* The caller's rlimits are a lever on where we fail: a 16 KiB stack made us die of SIGSEGV
+ * in the middle of a printf, a tiny RLIMIT_NOFILE or RLIMIT_AS makes a chosen call fail. Each
+ * failure is fail-closed, but a signal death after move_mount() would leave an unserved
+ * mount. As root we may raise them: limits that are lower than what we need are lifted to a
+ * floor (never lowered). RLIMIT_CPU stays: the caller can stop or kill us anyway. */
+static int reset_rlimits(void)
+{
+	static const struct {
+		int resource;
+		rlim_t floor;
+	} floors[] = {
+		{ RLIMIT_STACK, 8u << 20 },
+		{ RLIMIT_NOFILE, 1024 },
+		{ RLIMIT_AS, RLIM_INFINITY },
+		{ RLIMIT_DATA, RLIM_INFINITY },
+		{ RLIMIT_FSIZE, RLIM_INFINITY },
+		{ RLIMIT_CORE, 0 },
+	};
+
+	for (size_t i = 0; i < ELEMENTSOF(floors); i++) {
+		struct rlimit rl;
+
+		if (getrlimit(floors[i].resource, &rl) < 0)
+			return -errno;
+		if (floors[i].resource == RLIMIT_CORE) {
+			/* Never a core file of a root process holding our fds and messages. */
+			rl.rlim_cur = rl.rlim_max = 0;
+		} else {
+			if (rl.rlim_cur != RLIM_INFINITY &&
+			    (floors[i].floor == RLIM_INFINITY || rl.rlim_cur < floors[i].floor))
+				rl.rlim_cur = floors[i].floor;
+			if (rl.rlim_max != RLIM_INFINITY &&
+			    (rl.rlim_cur == RLIM_INFINITY || rl.rlim_max < rl.rlim_cur))
+				rl.rlim_max = rl.rlim_cur;
+		}
+		if (setrlimit(floors[i].resource, &rl) < 0)
+			return -errno;
+	}
 	return 0;
 }
 
@@ -100,6 +142,10 @@ int helper_sanitize_process(int argc)
 	 * RLIMIT_CPU, like SIGKILL from the caller, can only stop us, which the caller can do
 	 * anyway.) */
 	signal(SIGXFSZ, SIG_IGN);
+
+	r = reset_rlimits();
+	if (r < 0)
+		return log_error_errno(r, "cannot reset resource limits: %m");
 
 	return 0;
 }

@@ -207,9 +207,14 @@ done
 RC=0
 as_user bash -c 'exec prlimit --fsize=0 -- "$@" 2>"'"$W/u/fsize.err"'"' _ "$H" -o bogus "$W/good.img" "$W/u/mnt" || RC=$?
 check "[fsize=0] exits 1, not by SIGXFSZ (got $RC)" test "$RC" = 1
-for lim in "--as=30000000" "--as=200000000" "--cpu=1" "--stack=16384" "--nproc=0" "--memlock=0"; do
+# The helper lifts the limits it depends on (stack, fds, memory) to a floor: even these mount.
+for lim in "--as=30000000" "--as=200000000" "--cpu=1" "--stack=16384" "--nproc=0" "--memlock=0" \
+	"--data=1000000"; do
 	run_user "$lim" prlimit "$lim" -- "$H" "$W/good.img" "$W/u/mnt"
 	check "[$lim] not killed by a signal" test "$RC" -lt 128
+	case $lim in
+	--stack=* | --as=3* | --data=*) check "[$lim] the helper lifted the limit and mounted" test "$RC" = 0 ;;
+	esac
 	if ((RC == 0)); then umount_user "$W/u/mnt"; fi
 	check "[$lim] nothing left mounted" test "$(fuse4fs_mounts)" = 0
 done
@@ -346,7 +351,7 @@ INST=$(systemd-escape --path "$LOOP")
 refused system-device 2 "system device" "$H" "$LOOP" "$W/u/mnt"
 # The admin opts the device in by starting its socket: now the user may mount it.
 ct systemctl start "fuse4fs@$INST.socket"
-run_user socket-opt-in "$H" "$LOOP" "$W/u/mnt"
+run_user socket-opt-in "$H" -o ro "$LOOP" "$W/u/mnt"
 check "[socket-opt-in] mounted" test "$RC" = 0
 check "[socket-opt-in] the source is the device" test "$(awk -v m="$W/u/mnt" '$2 == m { print $1 }' /proc/self/mounts)" = "$LOOP"
 umount_user "$W/u/mnt"
@@ -406,7 +411,7 @@ ct systemctl start fuse4fs.socket
 
 # ---------------------------------------------------------------------------------------------
 step "unmount"
-"$H" "$W/good.img" "$W/rootmnt" || fail "[unmount] root could not mount"
+"$H" -o ro "$W/good.img" "$W/rootmnt" || fail "[unmount] root could not mount"
 check "[unmount] root's mount exists" is_mounted "$W/rootmnt"
 refused_mount() { # the user tries to unmount root's mount: exit 2, still mounted
 	run_user "$1" "$H" -u "$2"
