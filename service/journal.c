@@ -624,7 +624,8 @@ int journal_scan(ext2_filsys fs, struct journal_overlay **ret, char *why, size_t
 	if (r == 0)
 		r = j_pass(&j, PASS_REVOKE);
 	if (r == 0) {
-		qsort(j.revokes, j.nrevokes, sizeof(*j.revokes), revoke_cmp);
+		if (j.nrevokes)
+			qsort(j.revokes, j.nrevokes, sizeof(*j.revokes), revoke_cmp);
 		r = j_pass(&j, PASS_REPLAY);
 	}
 	if (r < 0) {
