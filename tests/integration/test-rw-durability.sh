@@ -172,7 +172,7 @@ compare_kernel_and_fuse() { # LABEL IMG [SOURCE]
 	[[ -n $src ]] && args=(--source "$src")
 	kernel_mount_rw "$img" "$F4_WORK/ref-$label" ro
 	mkdir -p "$F4_WORK/ro-$label"
-	"$FUSE4FS" -f "$img" "$F4_WORK/ro-$label" 2>"$F4_WORK/server-ro-$label.log" &
+	"$FUSE4FS" -f -o ro "$img" "$F4_WORK/ro-$label" 2>"$F4_WORK/server-ro-$label.log" &
 	F4_SERVER_PID=$!
 	defer "f4_umount_if_mounted '$F4_WORK/ro-$label'; f4_kill_pid $F4_SERVER_PID"
 	if f4_wait_fuse_mount "$F4_WORK/ro-$label" "$F4_SERVER_PID"; then
