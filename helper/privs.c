@@ -36,7 +36,8 @@ static int set_nondumpable(void)
  * in the middle of a printf, a tiny RLIMIT_NOFILE or RLIMIT_AS makes a chosen call fail. Each
  * failure is fail-closed, but a signal death after move_mount() would leave an unserved
  * mount. As root we may raise them: limits that are lower than what we need are lifted to a
- * floor (never lowered). RLIMIT_CPU stays: the caller can stop or kill us anyway. */
+ * floor (never lowered), or at least to the hard limit without CAP_SYS_RESOURCE. RLIMIT_CPU
+ * stays: the caller can stop or kill us anyway. */
 static int reset_rlimits(void)
 {
 	static const struct {
@@ -67,6 +68,18 @@ static int reset_rlimits(void)
 			    (rl.rlim_cur == RLIM_INFINITY || rl.rlim_max < rl.rlim_cur))
 				rl.rlim_max = rl.rlim_cur;
 		}
+		if (setrlimit(floors[i].resource, &rl) == 0)
+			continue;
+		if (errno != EPERM)
+			return -errno;
+		/* No CAP_SYS_RESOURCE (a container's bounding set): raising the hard limit is
+		 * refused, but the soft one may always go up to it. */
+		if (getrlimit(floors[i].resource, &rl) < 0)
+			return -errno;
+		if (floors[i].resource == RLIMIT_CORE)
+			rl.rlim_cur = 0;
+		else
+			rl.rlim_cur = rl.rlim_max;
 		if (setrlimit(floors[i].resource, &rl) < 0)
 			return -errno;
 	}

@@ -207,13 +207,27 @@ done
 RC=0
 as_user bash -c 'exec prlimit --fsize=0 -- "$@" 2>"'"$W/u/fsize.err"'"' _ "$H" -o bogus "$W/good.img" "$W/u/mnt" || RC=$?
 check "[fsize=0] exits 1, not by SIGXFSZ (got $RC)" test "$RC" = 1
-# The helper lifts the limits it depends on (stack, fds, memory) to a floor: even these mount.
+# The helper lifts the limits it depends on (stack, fds, memory) to a floor. A soft limit it
+# can always lift: these must mount. Hard limits too, with CAP_SYS_RESOURCE, which some
+# container environments (this test machine's) keep out of the bounding set: then a signal
+# death is tolerated as long as nothing is left mounted.
+SYS_RESOURCE=$(((0x$(awk '/^CapBnd:/ { print $2 }' /proc/self/status) >> 24) & 1))
+for lim in "--stack=16384:unlimited" "--as=30000000:unlimited" "--data=1000000:unlimited" \
+	"--nofile=4:1024"; do
+	run_user "$lim" prlimit "$lim" -- "$H" "$W/good.img" "$W/u/mnt"
+	check "[$lim] the helper lifted the soft limit and mounted" test "$RC" = 0
+	if ((RC == 0)); then umount_user "$W/u/mnt"; fi
+	check "[$lim] nothing left mounted" test "$(fuse4fs_mounts)" = 0
+done
 for lim in "--as=30000000" "--as=200000000" "--cpu=1" "--stack=16384" "--nproc=0" "--memlock=0" \
 	"--data=1000000"; do
 	run_user "$lim" prlimit "$lim" -- "$H" "$W/good.img" "$W/u/mnt"
-	check "[$lim] not killed by a signal" test "$RC" -lt 128
+	if ((SYS_RESOURCE)) || [[ $lim == --cpu=* || $lim == --nproc=* || $lim == --memlock=* ]]; then
+		check "[$lim] not killed by a signal" test "$RC" -lt 128
+	fi
 	case $lim in
-	--stack=* | --as=3* | --data=*) check "[$lim] the helper lifted the limit and mounted" test "$RC" = 0 ;;
+	--stack=* | --as=3* | --data=*)
+		((SYS_RESOURCE)) && check "[$lim] the helper lifted the limit and mounted" test "$RC" = 0 ;;
 	esac
 	if ((RC == 0)); then umount_user "$W/u/mnt"; fi
 	check "[$lim] nothing left mounted" test "$(fuse4fs_mounts)" = 0
@@ -316,13 +330,16 @@ cp -a "$W/saved-_etc_fuse.conf" /etc/fuse.conf 2>/dev/null || true
 # ---------------------------------------------------------------------------------------------
 step "configuration file"
 C=/etc/fuse4fs/fuservicemount.conf
-printf 'mount_max = 1\n' >"$C"
+# The test user may hold mounts of other tests running at the same time: allow one more.
+HELD=$(awk -v u="user_id=$U" '$3 == "fuse.fuse4fs" && ("," $4 ",") ~ ("," u ",")' /proc/self/mounts | wc -l)
+printf 'mount_max = %d\n' $((HELD + 1)) >"$C"
 run_user mount-max-1 "$H" "$W/good.img" "$W/u/mnt"
 check "[mount-max] the first mount works" test "$RC" = 0
 run_user mount-max-2 "$H" "$W/good.img" "$W/u/mnt2"
 check "[mount-max] the second is refused with exit 2" test "$RC" = 2
 check "[mount-max] and says mount_max" grep -q mount_max <<<"$OUT"
 check "[mount-max] it did not mount" test "$(fuse4fs_mounts)" = 1
+check "[mount-max] (mount_max was $((HELD + 1)))" true
 umount_user "$W/u/mnt"
 printf 'mount_max = 0\n' >"$C"
 refused mount-max-0 2 "does not allow" "$H" "$W/good.img" "$W/u/mnt"
