@@ -43,9 +43,26 @@ static void ext4_mark_errors(struct svc_fs *sfs)
 	}
 }
 
+/* Seen before: the same inode with the same message among the last few reports. */
+static bool ext4_corruption_seen(struct svc_fs *sfs, ext2_ino_t ino, const char *what)
+{
+	uint64_t key = (uint64_t)ino << 32, h = 5381;
+
+	for (const char *p = what; *p; p++)
+		h = h * 33 + (unsigned char)*p;
+	key |= h & 0xffffffffU;
+	for (size_t i = 0; i < ELEMENTSOF(sfs->corruption_seen); i++)
+		if (sfs->corruption_seen[i] == key)
+			return true;
+	sfs->corruption_seen[sfs->corruption_seen_next++ % ELEMENTSOF(sfs->corruption_seen)] = key;
+	return false;
+}
+
 int ext4_corrupt(struct svc_fs *sfs, ext2_ino_t ino, const char *what)
 {
 	ext4_mark_errors(sfs);
+	if (ext4_corruption_seen(sfs, ino, what))
+		return -EUCLEAN;
 	if (sfs->corruption_logged < EXT4_CORRUPTION_LOG_MAX) {
 		sfs->corruption_logged++;
 		if (ino)

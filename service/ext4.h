@@ -39,6 +39,10 @@ struct svc_fs {
 	/* Each kind of index trouble is worth one log line, not one per lookup. */
 	bool warned_htree;
 	unsigned int corruption_logged;
+	/* What was already reported (inode, hash of the message): a damaged inode that every
+	 * lookup meets is logged once, not once per request. */
+	uint64_t corruption_seen[32];
+	unsigned int corruption_seen_next;
 	/* Read-only mount of a filesystem whose journal needed recovery: the replayed blocks,
 	 * read through journal_overlay_manager (journal.h). NULL otherwise. */
 	struct journal_overlay *overlay;

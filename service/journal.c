@@ -74,6 +74,8 @@ enum {
 /* More journal than this is not a journal mkfs or the kernel would make (2^22 blocks is 16 GiB
  * at 4 KiB), and the map of journal blocks must stay small. */
 #define JOURNAL_MAX_BLOCKS (1U << 22)
+/* Revoke records kept in memory (16 bytes each): 64 MiB at most. */
+#define JOURNAL_MAX_REVOKES (1U << 22)
 
 static uint32_t get_be32(const unsigned char *p)
 {
@@ -206,6 +208,10 @@ static bool j_tag_csum_ok(struct journal *j, const unsigned char *tag, uint32_t 
 
 static int j_add_revoke(struct journal *j, uint64_t block, uint32_t seq)
 {
+	/* A crafted log could fill every block with revoke records; a real one revokes at most
+	 * the metadata blocks its transactions freed. */
+	if (j->nrevokes >= JOURNAL_MAX_REVOKES)
+		return -E2BIG;
 	if (j->nrevokes == j->revokes_alloc) {
 		size_t n = j->revokes_alloc ? j->revokes_alloc * 2 : 64;
 		struct revoke *p = reallocarray(j->revokes, n, sizeof(*p));
@@ -629,7 +635,11 @@ int journal_scan(ext2_filsys fs, struct journal_overlay **ret, char *why, size_t
 		r = j_pass(&j, PASS_REPLAY);
 	}
 	if (r < 0) {
-		snprintf(why, why_size, "the journal cannot be read: %s", strerror(-r));
+		if (r == -E2BIG)
+			snprintf(why, why_size, "the journal holds over %u revoke records",
+				 JOURNAL_MAX_REVOKES);
+		else
+			snprintf(why, why_size, "the journal cannot be read: %s", strerror(-r));
 		goto out;
 	}
 

@@ -1,0 +1,128 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+/*
+ * Corruption met at run time (docs/robustness.md): the request fails with EUCLEAN, the
+ * filesystem is marked as having errors (in memory only on a read-only mount, on disk on a
+ * read-write one), the superblock's errors= policy stops changes for remount-ro and panic and
+ * not for continue, and the server goes on answering everything else. Skips without e2fsprogs.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../../service/ext4.h"
+#include "tap.h"
+
+static char dir[] = "/tmp/test-ext4-errors.XXXXXX";
+
+static int sh(const char *fmt, const char *a, const char *b)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd), fmt, a, b);
+	return system(cmd);
+}
+
+static int fill_nothing(void *userdata, const char *name, size_t name_len, ext2_ino_t ino,
+			unsigned int d_type, uint64_t next_off)
+{
+	return 0;
+}
+
+static int file_crc(const char *path, unsigned long *ret)
+{
+	unsigned char buf[65536];
+	unsigned long h = 5381;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while ((n = read(fd, buf, sizeof(buf))) > 0)
+		for (ssize_t i = 0; i < n; i++)
+			h = h * 33 + buf[i];
+	close(fd);
+	*ret = h;
+	return 0;
+}
+
+/* Opens img, finds the damaged directory 'bad' and the healthy 'good', lists both. */
+static void one_round(const char *img, bool rw, const char *policy, bool expect_ro)
+{
+	struct svc_fs_options o = { .read_only = !rw, .device_name = img };
+	struct svc_fs *fs = NULL;
+	ext2_ino_t bad = 0, good = 0;
+	unsigned long before = 0, after = 0;
+	char why[512], cmd[64];
+	int fd, r;
+
+	snprintf(cmd, sizeof(cmd), "ssv errors %s", policy);
+	TAP_EQ_INT(sh("debugfs -w -R '%s' %s >/dev/null 2>&1", cmd, img), 0);
+	TAP_EQ_INT(sh("dumpe2fs -h %s 2>/dev/null | grep -q '^Errors behavior:.*%s'", img,
+		      policy[0] == '1' ? "Continue" : policy[0] == '2' ? "Remount read-only" : "Panic"),
+		   0);
+	TAP_EQ_INT(file_crc(img, &before), 0);
+	fd = open(img, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	r = svc_fs_open(dup(fd), &o, &fs, why, sizeof(why));
+	TAP_EQ_INT(r, 0);
+	if (r < 0) {
+		tap_diag(why);
+		close(fd);
+		return;
+	}
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "bad", &bad), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "good", &good), 0);
+	if (rw)
+		TAP_EQ_INT(ext4_check_rw(fs), 0);
+	TAP_EQ_INT((fs->fs->super->s_state & EXT2_ERROR_FS) != 0, 0);
+
+	/* The damaged directory: an error for this request only. */
+	TAP_EQ_INT(ext4_dir_iterate(fs, bad, 0, fill_nothing, NULL), -EUCLEAN);
+	TAP_EQ_INT((fs->fs->super->s_state & EXT2_ERROR_FS) != 0, 1);
+	TAP_EQ_INT(ext4_dir_iterate(fs, good, 0, fill_nothing, NULL), 0);
+	if (rw)
+		TAP_EQ_INT(ext4_check_rw(fs), expect_ro ? -EROFS : 0);
+	TAP_EQ_INT(svc_fs_close(fs), 0);
+
+	TAP_EQ_INT(file_crc(img, &after), 0);
+	if (!rw) {
+		/* Read-only: the error is in memory only; not a byte changes. */
+		TAP_EQ_INT(after == before, 1);
+	} else {
+		/* Read-write: e2fsck will know to check it. */
+		TAP_EQ_INT(sh("dumpe2fs -h %s 2>/dev/null | grep -q '^Filesystem state:.*with errors'%s",
+			      img, ""),
+			   0);
+		TAP_EQ_INT(sh("debugfs -w -R 'ssv state 1' %s >/dev/null 2>&1%s", img, ""), 0);
+	}
+	close(fd);
+}
+
+int main(void)
+{
+	char img[256], tree[256];
+
+	tap_plan_start();
+	if (system("command -v mkfs.ext4 >/dev/null && command -v debugfs >/dev/null") != 0)
+		tap_skip_all("mkfs.ext4/debugfs not installed");
+	if (!mkdtemp(dir))
+		tap_skip_all("mkdtemp failed");
+	snprintf(tree, sizeof(tree), "%s/tree", dir);
+	snprintf(img, sizeof(img), "%s/img", dir);
+	TAP_EQ_INT(sh("mkdir -p %s/bad %s/good", tree, tree), 0);
+	TAP_EQ_INT(sh("mkfs.ext4 -q -F -b 1024 -O ^metadata_csum -d %s %s 4M >/dev/null", tree, img), 0);
+	/* Zero the extent header in the inode of 'bad'. */
+	TAP_EQ_INT(sh("debugfs -w -R 'sif /bad block[0] 0' %s >/dev/null 2>&1%s", img, ""), 0);
+
+	/* s_errors: 1 continue, 2 remount-ro, 3 panic (debugfs takes the number). */
+	one_round(img, false, "2", false);
+	one_round(img, true, "1", false);
+	one_round(img, true, "2", true);
+	one_round(img, true, "3", true);
+
+	snprintf(tree, sizeof(tree), "rm -rf %s", dir);
+	(void)!system(tree);
+	return tap_plan_end();
+}
