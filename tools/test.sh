@@ -17,11 +17,47 @@ bash tools/setup.sh
 
 BUILD=${BUILD:-build-test}
 # The default prefix on purpose: the service test binds the staged prefix over /usr/local in its
-# container and refuses /usr.
+# container and refuses /usr. test_hooks: the sandbox test drives the server's self-test hook
+# (docs/sandbox.md); a release build never has it.
 if [[ -f $BUILD/build.ninja ]]; then
-	meson setup --reconfigure -Dwerror=true "$BUILD" >/dev/null
+	meson setup --reconfigure -Dwerror=true -Dtest_hooks=true "$BUILD" >/dev/null
 else
-	meson setup -Dwerror=true "$BUILD" >/dev/null
+	meson setup -Dwerror=true -Dtest_hooks=true "$BUILD" >/dev/null
 fi
 ninja -C "$BUILD"
-exec meson test -C "$BUILD" --print-errorlogs "$@"
+if (($#)); then
+	exec meson test -C "$BUILD" --print-errorlogs "$@"
+fi
+meson test -C "$BUILD" --print-errorlogs
+
+# The setuid helper and the protocol code again under AddressSanitizer and UBSan: unit tests
+# and the fuzz corpus replay (no integration tests: they stage the non-sanitized install).
+SAN=${BUILD}-san
+san_opts=(-Dwerror=true -Db_sanitize=address,undefined -Db_lundef=false -Dintegration_tests=false)
+if [[ -f $SAN/build.ninja ]]; then
+	meson setup --reconfigure "${san_opts[@]}" "$SAN" >/dev/null
+else
+	meson setup "${san_opts[@]}" "$SAN" >/dev/null
+fi
+ninja -C "$SAN"
+UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
+	meson test -C "$SAN" --print-errorlogs --suite unit --suite fuzz
+
+# A bounded libFuzzer run of the protocol decoder (clang), seeded with the corpus; a crash
+# fails CI and leaves the input in $FUZZ/artifacts.
+FUZZ=${BUILD}-fuzz
+FUZZ_SECONDS=${FUZZ_SECONDS:-120}
+if command -v clang >/dev/null; then
+	if [[ ! -f $FUZZ/build.ninja ]]; then
+		CC=clang meson setup -Dfuzz=true -Dintegration_tests=false "$FUZZ" >/dev/null
+	fi
+	ninja -C "$FUZZ" tests/fuzz/fuzz-proto-decode
+	mkdir -p "$FUZZ/artifacts" "$FUZZ/corpus"
+	"$FUZZ/tests/fuzz/fuzz-proto-decode" -max_total_time="$FUZZ_SECONDS" -timeout=10 \
+		-artifact_prefix="$FUZZ/artifacts/" -print_final_stats=1 \
+		"$FUZZ/corpus" tests/fuzz/corpus/proto-decode 2>&1 | tail -n 15
+	test "${PIPESTATUS[0]}" = 0
+else
+	echo "test: clang is missing, no fuzzing run (tools/setup.sh installs it)" >&2
+	exit 1
+fi
