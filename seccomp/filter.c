@@ -170,8 +170,8 @@ static const int f4_kill[] = {
 /* ioctls on the device fd: libext2fs asks a block device for its size and sector sizes, and
  * flushes or discards through it when writing. Nothing else: TIOCSTI and friends fail. */
 static const unsigned long f4_ioctls[] = {
-	BLKGETSIZE64, BLKGETSIZE, BLKSSZGET, BLKPBSZGET, BLKIOMIN, BLKIOOPT, BLKALIGNOFF,
-	BLKROGET,     BLKFLSBUF,  BLKDISCARD, BLKZEROOUT, FIGETBSZ,
+	BLKGETSIZE64, BLKGETSIZE, BLKSSZGET,  BLKPBSZGET, BLKIOMIN,         BLKIOOPT, BLKALIGNOFF,
+	BLKROGET,     BLKFLSBUF,  BLKDISCARD, BLKZEROOUT, BLKDISCARDZEROES, FIGETBSZ,
 };
 
 int f4_filter_build(unsigned flags, pid_t self_pid, scmp_filter_ctx *ret_ctx)

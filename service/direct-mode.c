@@ -14,16 +14,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "fs.h"
 #include "log.h"
 #include "modes.h"
+#include "sandbox.h"
 #include "util.h"
 
 /* libext2fs sits behind one lock; a few workers still let cached replies and interrupts
  * through while one request reads. */
 #define DIRECT_MAX_THREADS 4
+
+/* The server's exit status when the mount may still be there (it stopped on a signal, or the
+ * file system could not be opened): the monitor must unmount. 0 and 1 mean the kernel ended
+ * the session, i.e. the mount is gone and its path may already hold something else. */
+#define DIRECT_EXIT_MOUNTED 3
 
 static void fuse_args_freep(struct fuse_args *args)
 {
@@ -90,18 +99,205 @@ static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *r
 	return 0;
 }
 
+/*
+ * The server process: confine itself, then open the file system and serve. Only what the
+ * sandbox allows happens after svc_sandbox_enter(): no unmounting, no fork, no open.
+ * `ready_fd` (background mode) tells the waiting foreground process that we serve.
+ */
+static int direct_server(struct fuse_session *mount_se, int device_fd,
+			 const struct svc_fs_options *o, int ready_fd)
+{
+	struct fuse_session *se __attribute__((cleanup(fuse_session_destroyp))) = NULL;
+	struct svc_fs *fs __attribute__((cleanup(svc_fs_closep))) = NULL;
+	_cleanup_close_ int fuse_fd = -1, null_fd = -1;
+	char *argv[] = {(char *)"fuse4fs", (char *)"-d", NULL};
+	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 2 : 1, argv);
+	struct fuse_loop_config *cfg;
+	char fdpath[32], why[512] = "";
+	int r;
+
+	/* Our own reference to the connection: the mounting session goes, this one serves. */
+	fuse_fd = fcntl(fuse_session_fd(mount_se), F_DUPFD_CLOEXEC, 3);
+	if (fuse_fd < 0)
+		return log_error_errno(-errno, "Could not duplicate the /dev/fuse fd"), DIRECT_EXIT_MOUNTED;
+	fuse_session_destroy(mount_se);
+	if (ready_fd >= 0) {
+		null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+		if (null_fd < 0)
+			return log_error_errno(-errno, "Could not open /dev/null"), DIRECT_EXIT_MOUNTED;
+	}
+
+	/* Every fd is here; the next step parses the untrusted image. */
+	if (svc_sandbox_enter() < 0)
+		return DIRECT_EXIT_MOUNTED;
+
+	r = svc_fs_open(device_fd, o, &fs, why, sizeof(why));
+	if (r < 0) {
+		if (why[0])
+			log_error("%s", why);
+		else
+			log_error_errno(r, "Could not open the filesystem on '%s'", o->device_name);
+		return DIRECT_EXIT_MOUNTED;
+	}
+
+	se = fuse_session_new(&args, svc_fuse_ops(), svc_fuse_ops_size(), fs);
+	fuse_opt_free_args(&args);
+	if (!se)
+		return log_error_errno(-ENOMEM, "Could not create the FUSE session"), DIRECT_EXIT_MOUNTED;
+	/* "/dev/fd/N": libfuse adopts the fd and mounts nothing (service-mode.c does the same). */
+	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fuse_fd);
+	if (fuse_session_mount(se, fdpath) < 0)
+		return log_error_errno(-EIO, "Could not attach the FUSE session"), DIRECT_EXIT_MOUNTED;
+	TAKE_FD(fuse_fd);
+	/* The handlers are already installed; they now stop this session. */
+	if (fuse_set_signal_handlers(se) < 0)
+		return log_error_errno(-EIO, "Could not install signal handlers"), DIRECT_EXIT_MOUNTED;
+
+	log_debug("Serving '%s'", o->device_name);
+	if (ready_fd >= 0) {
+		/* Background: the user's process may exit 0 now; we leave its terminal. */
+		(void)!write(ready_fd, "0", 1);
+		for (int i = 0; i < 3; i++)
+			(void)dup2(null_fd, i);
+	}
+
+	cfg = fuse_loop_cfg_create();
+	if (!cfg)
+		return log_error_errno(-ENOMEM, "Out of memory"), DIRECT_EXIT_MOUNTED;
+	fuse_loop_cfg_set_clone_fd(cfg, 0); /* cloning opens /dev/fuse, which the filter forbids */
+	fuse_loop_cfg_set_max_threads(cfg, DIRECT_MAX_THREADS);
+	r = fuse_session_loop_mt(se, cfg);
+	fuse_loop_cfg_destroy(cfg);
+	if (r > 0)
+		return DIRECT_EXIT_MOUNTED; /* stopped by a signal: the mount is still there */
+
+	fuse_session_destroy(TAKE_PTR(se));
+	if (svc_fs_close(TAKE_PTR(fs)) < 0 || r < 0)
+		return 1;
+	return 0;
+}
+
+/*
+ * The monitor: keeps the privilege to unmount (root, or fusermount3 for a user) but never reads
+ * a byte of the file system. It waits for the sandboxed server and unmounts when the server
+ * ended without the kernel having unmounted: stopped on a signal, killed (by the seccomp filter
+ * or an administrator), or refused the image. SIGTERM/SIGINT/SIGHUP are passed on.
+ */
+static int direct_monitor(struct fuse_session *se, pid_t server)
+{
+	bool forwarded = false;
+	int status;
+
+	/* Only the server may hold the connection: if it dies, requests must fail at once
+	 * (ENOTCONN) rather than wait for us. */
+	close(fuse_session_fd(se));
+	for (;;) {
+		if (waitpid(server, &status, 0) == server)
+			break;
+		if (errno != EINTR)
+			return log_error_errno(-errno, "Lost the server process"), 1;
+		if (fuse_session_exited(se) && !forwarded) {
+			kill(server, SIGTERM);
+			forwarded = true;
+		}
+	}
+	if (WIFEXITED(status) && WEXITSTATUS(status) != DIRECT_EXIT_MOUNTED)
+		return WEXITSTATUS(status) == 0 ? 0 : 1;
+
+	if (WIFSIGNALED(status))
+		log_error("The server was killed by signal %d (%s)%s; unmounting", WTERMSIG(status),
+			  strsignal(WTERMSIG(status)),
+			  WTERMSIG(status) == SIGSYS ? ", a forbidden system call" : "");
+	/* The fd is closed, so libfuse does not mistake the mount for gone and unmounts (lazily,
+	 * as root; through fusermount3 -u -z as a user). */
+	fuse_session_unmount(se);
+	if (WIFEXITED(status) && forwarded)
+		return 0;
+	return 1;
+}
+
+/* Mounted: split into the monitor (this process) and the sandboxed server. In the background
+ * the user's process waits until the server serves (or failed, having said why on its
+ * terminal). */
+static int direct_run(struct fuse_session *se, int *device_fd, const struct svc_fs_options *o,
+		      bool foreground)
+{
+	int ready[2] = {-1, -1};
+	pid_t pid, monitor;
+
+	if (!foreground) {
+		char c = 0;
+
+		if (pipe2(ready, O_CLOEXEC) < 0) {
+			log_error_errno(-errno, "Could not go to the background");
+			fuse_session_unmount(se);
+			return 1;
+		}
+		pid = fork();
+		if (pid < 0) {
+			log_error_errno(-errno, "Could not go to the background");
+			fuse_session_unmount(se);
+			return 1;
+		}
+		if (pid > 0) {
+			/* The user's process: succeed only once the server serves. The mount
+			 * belongs to the monitor now, which removes it on failure. */
+			close(ready[1]);
+			if (read(ready[0], &c, 1) != 1)
+				c = 0;
+			close(ready[0]);
+			fuse_session_destroy(se);
+			_exit(c == '0' ? 0 : 1);
+		}
+		close(ready[0]);
+		ready[0] = -1;
+		(void)setsid();
+	}
+	if (chdir("/") < 0)
+		log_debug("Could not change to '/': %s", strerror(errno));
+
+	fflush(NULL);
+	monitor = getpid();
+	pid = fork();
+	if (pid < 0) {
+		log_error_errno(-errno, "Could not start the server process");
+		fuse_session_unmount(se);
+		return 1;
+	}
+	if (pid == 0) {
+		int r;
+
+		/* The monitor is the process people and scripts know (`fuse4fs -f ... &` gives
+		 * its pid): SIGKILL to it must still kill the server, as when they were one. */
+		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != monitor)
+			_exit(DIRECT_EXIT_MOUNTED);
+		r = direct_server(se, *device_fd, o, ready[1]);
+		_exit(r);
+	}
+	safe_close(ready[1]);
+	/* The monitor never reads the file system: only the server keeps the device open. */
+	*device_fd = safe_close(*device_fd);
+	if (!foreground) {
+		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
+
+		if (null_fd >= 0) {
+			for (int i = 0; i < 3; i++)
+				dup2(null_fd, i);
+			close(null_fd);
+		}
+	}
+	return direct_monitor(se, pid);
+}
+
 int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 {
 	struct fuse_args args __attribute__((cleanup(fuse_args_freep))) = FUSE_ARGS_INIT(0, NULL);
 	struct fuse_session *se __attribute__((cleanup(fuse_session_destroyp))) = NULL;
-	struct svc_fs *fs __attribute__((cleanup(svc_fs_closep))) = NULL;
 	_cleanup_free_ char *fuse_opts = NULL, *fsname = NULL, *mountpoint = NULL;
 	_cleanup_close_ int fd = -1;
 	const char *device = NULL, *mnt_arg = NULL;
 	struct svc_fs_options o = *opts;
-	struct fuse_loop_config *cfg;
 	bool foreground = opts->debug;
-	char why[512];
 	struct stat st;
 	int r;
 
@@ -171,16 +367,6 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		return 1;
 	}
 
-	o.device_name = device;
-	r = svc_fs_open(fd, &o, &fs, why, sizeof(why));
-	if (r < 0) {
-		if (why[0])
-			log_error("%s", why);
-		else
-			log_error_errno(r, "Could not open the filesystem on '%s'", device);
-		return 1;
-	}
-
 	if (fuse_opt_add_opt(&fuse_opts, o.read_only ? "ro" : "rw") < 0)
 		return log_error_errno(-ENOMEM, "Out of memory"), 1;
 	if (fuse_opt_add_arg(&args, argv[0]) < 0 ||
@@ -188,8 +374,10 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 	    fuse_opt_add_arg(&args, fuse_opts) < 0)
 		return log_error_errno(-ENOMEM, "Out of memory"), 1;
 
-	/* libfuse prints what it rejects (unknown options) itself. */
-	se = fuse_session_new(&args, svc_fuse_ops(), svc_fuse_ops_size(), fs);
+	/* This session only mounts: the serving one is made in the server process once the file
+	 * system is open (it is the session's userdata). libfuse prints what it rejects (unknown
+	 * options) itself. */
+	se = fuse_session_new(&args, svc_fuse_ops(), svc_fuse_ops_size(), NULL);
 	if (!se) {
 		log_error("Could not start the FUSE session: check the -o options");
 		return 2;
@@ -204,27 +392,10 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		fuse_remove_signal_handlers(se);
 		return 1;
 	}
-	log_debug("Serving '%s' on '%s'", device, mountpoint);
-	if (fuse_daemonize(foreground) < 0) {
-		log_error("Could not go to the background");
-		fuse_session_unmount(se);
-		fuse_remove_signal_handlers(se);
-		return 1;
-	}
+	log_debug("Mounted '%s' on '%s'", device, mountpoint);
 
-	cfg = fuse_loop_cfg_create();
-	if (!cfg) {
-		fuse_session_unmount(se);
-		fuse_remove_signal_handlers(se);
-		return log_error_errno(-ENOMEM, "Out of memory"), 1;
-	}
-	fuse_loop_cfg_set_max_threads(cfg, DIRECT_MAX_THREADS);
-	r = fuse_session_loop_mt(se, cfg);
-	fuse_loop_cfg_destroy(cfg);
-
-	fuse_session_unmount(se);
+	o.device_name = device;
+	r = direct_run(se, &fd, &o, foreground);
 	fuse_remove_signal_handlers(se);
-	fuse_session_destroy(TAKE_PTR(se));
-	r = svc_fs_close(TAKE_PTR(fs)) < 0 ? 1 : (r != 0 ? 1 : 0);
 	return r;
 }

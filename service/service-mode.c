@@ -23,6 +23,7 @@
 #include "log.h"
 #include "modes.h"
 #include "proto.h"
+#include "sandbox.h"
 #include "util.h"
 
 /* Each message from the helper must arrive within this; a helper that stalls must not pin a
@@ -427,6 +428,12 @@ int service_mode_run(const struct svc_fs_options *opts)
 	r = svc_receive_context(&conn, &mnt);
 	if (r < 0)
 		goto out_mount;
+	/* Every fd we will ever use is here; the next step parses the untrusted image. */
+	r = svc_sandbox_enter();
+	if (r < 0) {
+		svc_refuse(&conn, -r, "The server could not confine itself: %s", strerror(-r));
+		goto out_mount;
+	}
 	r = svc_open_fs(&conn, &mnt, opts, &fs);
 	if (r < 0)
 		goto out_mount;
