@@ -21,6 +21,7 @@
 
 #include "ext4.h"
 #include "log.h"
+#include "ops-internal.h"
 
 #define SVC_CACHE_TIMEOUT 3600.0
 
@@ -102,8 +103,8 @@ static int do_entry(struct svc_fs *sfs, ext2_ino_t ino, struct fuse_entry_param 
 	return 0;
 }
 
-static int do_lookup(struct svc_fs *sfs, fuse_ino_t parent, const char *name,
-		     struct fuse_entry_param *ret)
+int do_lookup(struct svc_fs *sfs, fuse_ino_t parent, const char *name,
+	      struct fuse_entry_param *ret)
 {
 	FS_LOCKED(sfs);
 	ext2_ino_t ino;
@@ -151,7 +152,7 @@ static void op_forget_multi(fuse_req_t req, size_t count, struct fuse_forget_dat
 	fuse_reply_none(req);
 }
 
-static int do_getattr(struct svc_fs *sfs, fuse_ino_t node, struct stat *ret)
+int do_getattr(struct svc_fs *sfs, fuse_ino_t node, struct stat *ret)
 {
 	FS_LOCKED(sfs);
 	struct ext2_inode_large inode;
@@ -206,7 +207,7 @@ static void op_readlink(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_readlink(req, target);
 }
 
-static int do_opendir(struct svc_fs *sfs, fuse_ino_t node)
+int do_opendir(struct svc_fs *sfs, fuse_ino_t node)
 {
 	struct stat st;
 	int r;

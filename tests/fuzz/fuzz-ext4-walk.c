@@ -3,7 +3,9 @@
  * Opens an ext2/3/4 image given as bytes (a memfd, so the server's own unixfd path is used)
  * with svc_fs_open() and walks all of it through the ext4 modules the FUSE handlers call:
  * every directory listed and every name looked up again, every inode stat'ed, every file read,
- * every link target and extended attribute read. The outcome must be "refused" or "walked";
+ * every link target and extended attribute read. Lookup, stat and opendir are ops.c's own
+ * request bodies (ops-internal.h); the rest are the ext4-*.c calls its handlers make. The
+ * outcome must be "refused" or "walked";
  * anything else (a crash, a sanitizer report, a hang caught by libFuzzer's -timeout or the
  * corpus runner's timeout) is a bug.
  *
@@ -21,6 +23,7 @@
 
 #include "ext4.h"
 #include "log.h"
+#include "ops-internal.h"
 
 /* Bounds that keep one input's walk short; a real mount has none of these, the kernel's
  * requests are what bounds it there. */
@@ -69,31 +72,33 @@ static void walk_xattrs(struct walk *w, ext2_ino_t ino)
 	}
 }
 
-static void walk_inode(struct walk *w, ext2_ino_t ino)
+static fuse_ino_t walk_node(ext2_ino_t ino)
 {
-	struct ext2_inode_large inode;
-	struct stat st;
+	return ino == EXT2_ROOT_INO ? FUSE_ROOT_ID : ino;
+}
 
+/* st: what the lookup (or getattr, for the root) answered, as the kernel would see it. */
+static void walk_inode(struct walk *w, ext2_ino_t ino, const struct stat *st)
+{
 	w->inodes++;
-	if (ext4_inode_read(w->sfs, ino, &inode) < 0) {
-		w->errors++;
-		return;
-	}
-	ext4_inode_stat(w->sfs, ino, &inode, &st);
 	walk_xattrs(w, ino);
 
-	if (S_ISDIR(st.st_mode)) {
+	if (S_ISDIR(st->st_mode)) {
+		if (do_opendir(w->sfs, walk_node(ino)) < 0) {
+			w->errors++;
+			return;
+		}
 		if (w->nqueue < WALK_MAX_DIRS && !walk_seen(w, ino)) {
 			w->queue[w->nqueue++] = ino;
 			w->seen[w->nseen++] = ino;
 		}
-	} else if (S_ISLNK(st.st_mode)) {
+	} else if (S_ISLNK(st->st_mode)) {
 		char *target = NULL;
 
 		if (ext4_readlink(w->sfs, ino, &target) < 0)
 			w->errors++;
 		free(target);
-	} else if (S_ISREG(st.st_mode)) {
+	} else if (S_ISREG(st->st_mode)) {
 		struct ext4_file *f = NULL;
 		uint64_t off = 0;
 
@@ -122,7 +127,7 @@ static int walk_fill(void *userdata, const char *name, size_t name_len, ext2_ino
 {
 	struct walk *w = userdata;
 	char cname[EXT4_NAME_MAX + 1];
-	ext2_ino_t found = 0;
+	struct fuse_entry_param e;
 
 	if (++w->entries > WALK_MAX_ENTRIES)
 		return 1;
@@ -132,23 +137,29 @@ static int walk_fill(void *userdata, const char *name, size_t name_len, ext2_ino
 	cname[name_len] = '\0';
 	if (strcmp(cname, ".") == 0 || strcmp(cname, "..") == 0)
 		return 0;
-	/* The lookup path (htree or linear) must find what the listing shows. */
-	if (ext4_dir_lookup(w->sfs, w->cur_dir, cname, &found) < 0)
-		w->errors++;
-	if (!ext4_ino_valid(w->sfs, ino)) {
+	/* The kernel looks every listed name up: the same lookup (htree or linear) and stat as
+	 * the FUSE handler. The walk then follows what the lookup found. */
+	if (do_lookup(w->sfs, walk_node(w->cur_dir), cname, &e) < 0) {
 		w->errors++;
 		return 0;
 	}
-	walk_inode(w, ino);
+	if (e.ino != walk_node(ino))
+		w->errors++; /* the index and the listing disagree: damaged, not fatal */
+	walk_inode(w, e.ino == FUSE_ROOT_ID ? EXT2_ROOT_INO : (ext2_ino_t)e.ino, &e.attr);
 	return 0;
 }
 
 static void walk_fs(struct walk *w)
 {
 	struct statvfs sv;
+	struct stat st;
 
 	ext4_statfs(w->sfs, &sv);
-	walk_inode(w, EXT2_ROOT_INO);
+	if (do_getattr(w->sfs, FUSE_ROOT_ID, &st) < 0) {
+		w->errors++;
+		return;
+	}
+	walk_inode(w, EXT2_ROOT_INO, &st);
 	while (w->head < w->nqueue && w->entries <= WALK_MAX_ENTRIES) {
 		w->cur_dir = w->queue[w->head++];
 		if (ext4_dir_iterate(w->sfs, w->cur_dir, 0, walk_fill, w) < 0)
