@@ -5,7 +5,8 @@
     stress.py run ROOT MODEL [--procs N] [--ops N] [--seed S]
     stress.py verify ROOT MODEL
 
-`run` forks N workers; worker i owns ROOT/p<i> and does a bounded number of random
+`run` forks N workers; worker i owns ROOT/p<i> and the names starting with "p<i>-" in the
+directory ROOT/shared that all workers change at once, and does a bounded number of random
 operations there (create, write at random offsets, truncate, rename, link, unlink, symlink,
 mkdir, rmdir, setxattr, removexattr, fsync, read-back) while keeping a model of what the
 subtree must hold: names, types, which names share an inode, contents, user xattrs, link
@@ -13,7 +14,7 @@ targets.  Every operation's result is checked as it happens (an unexpected errno
 failure), and at the end the whole subtree is compared with the model, which is saved to
 MODEL.  `verify` compares ROOT with a saved MODEL again, e.g. after an unmount and remount.
 
-Subtrees are disjoint, so the model of each worker is exact while they all run at once.
+Names are disjoint, so the model of each worker is exact while they all run at once.
 Every difference is printed; exit 1 if any.  Reproducible: the seed of each worker is
 printed and derived from --seed.
 """
@@ -39,11 +40,17 @@ class Inode:
         self.xattrs = {}
 
 
-class Model:
-    """names: relative path -> ('file', inode number) | ('dir', None) | ('symlink', target)"""
+SHARED = "shared"
 
-    def __init__(self):
-        self.names = {"": ("dir", None)}
+
+class Model:
+    """names: path relative to ROOT -> ('file', inode number) | ('dir', None) |
+    ('symlink', target).  The two top directories (the worker's own and the shared one) are
+    fixed: never renamed or removed."""
+
+    def __init__(self, own="p0"):
+        self.own = own
+        self.names = {own: ("dir", None), SHARED: ("dir", None)}
         self.inodes = {}
         self.next_ino = 1
 
@@ -52,6 +59,11 @@ class Model:
 
     def dirs(self):
         return [p for p, (t, _) in self.names.items() if t == "dir"]
+
+    def parents(self):
+        """Directories a new name may go in: shallow enough that no path nears PATH_MAX
+        even after renames move subtrees around."""
+        return [p for p in self.dirs() if len(p) < 1000]
 
     def children(self, d):
         pre = d + "/" if d else ""
@@ -62,6 +74,7 @@ class Model:
 
     def to_json(self):
         return {
+            "own": self.own,
             "names": {p: [t, v] for p, (t, v) in self.names.items()},
             "inodes": {
                 str(n): {
@@ -74,7 +87,7 @@ class Model:
 
     @classmethod
     def from_json(cls, j):
-        m = cls()
+        m = cls(j["own"])
         m.names = {p: (t, v) for p, (t, v) in j["names"].items()}
         for n, i in j["inodes"].items():
             ino = Inode(int(n))
@@ -102,22 +115,25 @@ def errname(e):
 
 
 class Worker:
-    def __init__(self, root, seed, fails):
+    def __init__(self, root, own, seed, fails):
         self.root = root
+        self.own = own
         self.rng = random.Random(seed)
-        self.m = Model()
+        self.m = Model(own)
         self.fail = fails
         self.counter = 0
         self.stats = {}
 
     def path(self, rel):
-        return os.path.join(self.root, rel) if rel else self.root
+        return os.path.join(self.root, rel)
 
     def new_name(self, parent):
         self.counter += 1
         base = self.rng.choice(["f", "file", "a-much-longer-name-to-fill-directory-blocks", "x"])
-        rel = f"{base}{self.counter}"
-        return f"{parent}/{rel}" if parent else rel
+        return f"{parent}/{self.own}-{base}{self.counter}"
+
+    def movable(self):
+        return [p for p in self.m.names if p not in (self.own, SHARED)]
 
     def attempt(self, what, fn, *args, expect=None):
         """Run an operation; expect: None for success or an errno it must fail with."""
@@ -135,7 +151,7 @@ class Worker:
 
     # ---- operations ---------------------------------------------------------------------
     def op_create(self):
-        d = self.rng.choice(self.m.dirs())
+        d = self.rng.choice(self.m.parents())
         rel = self.new_name(d)
         fd = self.attempt(f"create {rel}", os.open, self.path(rel),
                           os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -200,11 +216,13 @@ class Worker:
         return [p for p in self.m.names if p == d or p.startswith(d + "/")]
 
     def op_rename(self):
-        src = self.rng.choice([p for p in self.m.names if p]) if len(self.m.names) > 1 else None
-        if src is None:
+        cands = self.movable()
+        if not cands:
             return
+        src = self.rng.choice(cands)
         st, sv = self.m.names[src]
-        dirs = [d for d in self.m.dirs() if not (st == "dir" and (d == src or d.startswith(src + "/")))]
+        dirs = [d for d in self.m.parents()
+                if not (st == "dir" and (d == src or d.startswith(src + "/")))]
         dst_dir = self.rng.choice(dirs)
         # sometimes over an existing name of a compatible type
         victims = [p for p in self.m.children(dst_dir) if p != src and
@@ -229,12 +247,12 @@ class Worker:
         if not files:
             return
         src = self.rng.choice(files)
-        dst = self.new_name(self.rng.choice(self.m.dirs()))
+        dst = self.new_name(self.rng.choice(self.m.parents()))
         if self.attempt(f"link {src} -> {dst}", os.link, self.path(src), self.path(dst)):
             self.m.names[dst] = self.m.names[src]
 
     def op_symlink(self):
-        dst = self.new_name(self.rng.choice(self.m.dirs()))
+        dst = self.new_name(self.rng.choice(self.m.parents()))
         target = self.rng.choice(["t", "../" * 3 + "x" * 40, "y" * self.rng.randrange(60, 2000)])
         if self.attempt(f"symlink {dst}", os.symlink, target, self.path(dst)):
             self.m.names[dst] = ("symlink", target)
@@ -249,12 +267,12 @@ class Worker:
             self.gc()
 
     def op_mkdir(self):
-        rel = self.new_name(self.rng.choice(self.m.dirs()))
+        rel = self.new_name(self.rng.choice(self.m.parents()))
         if self.attempt(f"mkdir {rel}", os.mkdir, self.path(rel), 0o755):
             self.m.names[rel] = ("dir", None)
 
     def op_rmdir(self):
-        dirs = [d for d in self.m.dirs() if d]
+        dirs = [d for d in self.m.dirs() if d not in (self.own, SHARED)]
         if not dirs:
             return
         d = self.rng.choice(dirs)
@@ -311,7 +329,7 @@ class Worker:
     ]
 
     def run(self, n_ops):
-        os.mkdir(self.root, 0o755)
+        os.mkdir(self.path(self.own), 0o755)
         names = [o for o, _ in self.OPS]
         weights = [w for _, w in self.OPS]
         for _ in range(n_ops):
@@ -335,13 +353,24 @@ def check_file(path, rel, ino, fail):
 
 
 def verify(root, m, fail):
-    """The subtree must be exactly the model."""
-    seen = {}
-    for dirpath, dirnames, filenames in os.walk(root):
-        for n in dirnames + filenames:
-            full = os.path.join(dirpath, n)
-            seen[os.path.relpath(full, root)] = full
-    seen[""] = root
+    """The worker's names must be exactly the model: its own subtree, and its names (with
+    everything below them) in the shared directory."""
+    seen = {m.own: os.path.join(root, m.own), SHARED: os.path.join(root, SHARED)}
+    tops = [os.path.join(root, m.own)]
+    try:
+        for n in os.listdir(os.path.join(root, SHARED)):
+            if n.startswith(m.own + "-"):
+                full = os.path.join(root, SHARED, n)
+                seen[os.path.relpath(full, root)] = full
+                if os.path.isdir(full) and not os.path.islink(full):
+                    tops.append(full)
+    except OSError as e:
+        fail(f"listing {SHARED}: {errname(e.errno)}")
+    for top in tops:
+        for dirpath, dirnames, filenames in os.walk(top):
+            for n in dirnames + filenames:
+                full = os.path.join(dirpath, n)
+                seen[os.path.relpath(full, root)] = full
     for rel in sorted(set(seen) - set(m.names)):
         fail(f"{rel}: exists, the model does not have it")
     inos, by_ino = {}, {}
@@ -356,7 +385,7 @@ def verify(root, m, fail):
                 fail(f"{rel}: not a directory (mode {st.st_mode:o})")
                 continue
             subdirs = sum(1 for c in m.children(rel) if m.names[c][0] == "dir")
-            if st.st_nlink != 2 + subdirs:
+            if rel != SHARED and st.st_nlink != 2 + subdirs:
                 fail(f"{rel}: st_nlink {st.st_nlink}, expected {2 + subdirs}")
         elif t == "symlink":
             if not stat.S_ISLNK(st.st_mode):
@@ -392,6 +421,7 @@ def verify(root, m, fail):
 def cmd_run(args):
     pids = {}
     t0 = time.monotonic()
+    os.mkdir(os.path.join(args.root, SHARED), 0o755)
     for i in range(args.procs):
         seed = args.seed * 1000 + i
         pid = os.fork()
@@ -399,7 +429,7 @@ def cmd_run(args):
             code = 1
             try:
                 fails = Failures(f"p{i} seed {seed}")
-                w = Worker(os.path.join(args.root, f"p{i}"), seed, fails)
+                w = Worker(args.root, f"p{i}", seed, fails)
                 w.run(args.ops)
                 verify(w.root, w.m, fails)
                 with open(f"{args.model}.p{i}", "w") as f:
@@ -431,7 +461,7 @@ def cmd_verify(args):
         with open(f"{args.model}.p{i}") as f:
             m = Model.from_json(json.load(f))
         fails = Failures(f"verify p{i}")
-        verify(os.path.join(args.root, f"p{i}"), m, fails)
+        verify(args.root, m, fails)
         total += fails.count
         i += 1
     if i == 0:
@@ -448,7 +478,7 @@ def main():
     r.add_argument("root")
     r.add_argument("model")
     r.add_argument("--procs", type=int, default=4)
-    r.add_argument("--ops", type=int, default=1500)
+    r.add_argument("--ops", type=int, default=3000)
     r.add_argument("--seed", type=int, default=1)
     v = sub.add_parser("verify")
     v.add_argument("root")

@@ -21,7 +21,7 @@ source "$F4_LIB_DIR/rw.sh"
 FUSE4FS=""
 BUILD=""
 PROCS=4
-OPS=1500
+OPS=3000
 SEED=${F4_STRESS_SEED:-$(date +%s)}
 MODES=kernel,direct,service
 while (($#)); do

@@ -87,6 +87,19 @@ direct_mount_rw() { # direct_mount_rw LABEL IMG MNT [EXTRA_OPTS]
 	pass "[$label] fuse4fs -o $opts mounted $img"
 }
 
+# What a stuck server is doing: kernel wait channels always, user stacks when gdb is there.
+f4_show_stacks() { # f4_show_stacks PID
+	local pid=$1 t
+	for t in /proc/"$pid"/task/*; do
+		printf '  thread %s: %s, in %s\n' "${t##*/}" "$(awk '/^State:/ { print $2 }' "$t/status" 2>/dev/null)" \
+			"$(cat "$t/wchan" 2>/dev/null)" >&2
+	done
+	if command -v gdb >/dev/null; then
+		timeout 20 gdb -p "$pid" -batch -ex 'thread apply all bt 20' 2>/dev/null |
+			grep -E '^(#|Thread)' | head -n 80 >&2 || true
+	fi
+}
+
 direct_umount() { # direct_umount LABEL MNT
 	local label=$1 mnt=$2 rc
 	umount "$mnt" || { fail "[$label] umount $mnt failed"; umount -l "$mnt"; }
@@ -94,7 +107,8 @@ direct_umount() { # direct_umount LABEL MNT
 		wait "$F4_SERVER_PID" && rc=0 || rc=$?
 		check "[$label] server exits 0 after the unmount (got $rc)" test "$rc" = 0
 	else
-		fail "[$label] server still running 30 s after the unmount"
+		fail "[$label] server still running 30 s after the unmount; where its threads wait:"
+		f4_show_stacks "$F4_SERVER_PID"
 		f4_kill_pid "$F4_SERVER_PID"
 	fi
 	if grep -Eiq 'error|corrupt' "$F4_WORK/server-$label.log"; then
