@@ -42,6 +42,15 @@ fi
 ninja -C "$SAN"
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 ASAN_OPTIONS=detect_leaks=1 \
 	meson test -C "$SAN" --print-errorlogs --suite unit --suite fuzz
+# The attacks on the setuid helper again, with the sanitized helper installed setuid in the
+# staged install (same arguments as the integration test of the main build).
+mapfile -t ATTACKS < <(meson introspect --tests "$BUILD" | /usr/bin/python3 -c '
+import json, sys
+t = [t for t in json.load(sys.stdin) if t["name"] == "integration-helper-attacks"]
+print("\n".join(t[0]["cmd"]) if t else "")')
+if [[ -n ${ATTACKS[0]:-} ]]; then
+	bash "${ATTACKS[@]}" --helper "$SAN/helper/fuservicemount"
+fi
 
 # A bounded libFuzzer run of the protocol decoder (clang), seeded with the corpus; a crash
 # fails CI and leaves the input in $FUZZ/artifacts.
