@@ -88,12 +88,19 @@ direct_mount_rw() { # direct_mount_rw LABEL IMG MNT [EXTRA_OPTS]
 }
 
 # What a stuck server is doing: kernel wait channels always, user stacks when gdb is there.
-f4_show_stacks() { # f4_show_stacks PID
+f4_show_stacks() { # f4_show_stacks PID [MOUNTPOINT]
 	local pid=$1 t
 	for t in /proc/"$pid"/task/*; do
 		printf '  thread %s: %s, in %s\n' "${t##*/}" "$(awk '/^State:/ { print $2 }' "$t/status" 2>/dev/null)" \
 			"$(cat "$t/wchan" 2>/dev/null)" >&2
 	done
+	# A server whose unmount does not end it usually has its mount alive in another mount
+	# namespace (copied by someone's unshare or container while it was mounted).
+	local holders
+	holders=$(grep -l -F " ${2:-/nonexistent} " /proc/[0-9]*/mountinfo 2>/dev/null |
+		sed 's|/proc/\([0-9]*\)/mountinfo|\1|' | head -n 5 | tr '\n' ' ')
+	[[ -n $holders ]] && printf '  the mount is still present in the mount namespaces of pids: %s\n  (%s)\n' \
+		"$holders" "$(for h in $holders; do tr '\0' ' ' <"/proc/$h/cmdline" | cut -c1-80; echo; done | head -n 5 | tr '\n' ';')" >&2
 	if command -v gdb >/dev/null; then
 		timeout 20 gdb -p "$pid" -batch -ex 'thread apply all bt 20' 2>/dev/null |
 			grep -E '^(#|Thread)' | head -n 80 >&2 || true
@@ -108,7 +115,7 @@ direct_umount() { # direct_umount LABEL MNT
 		check "[$label] server exits 0 after the unmount (got $rc)" test "$rc" = 0
 	else
 		fail "[$label] server still running 30 s after the unmount; where its threads wait:"
-		f4_show_stacks "$F4_SERVER_PID"
+		f4_show_stacks "$F4_SERVER_PID" "$mnt"
 		f4_kill_pid "$F4_SERVER_PID"
 	fi
 	if grep -Eiq 'error|corrupt' "$F4_WORK/server-$label.log"; then
