@@ -11,7 +11,7 @@
  *   - a removable or USB block device while the user sits at an active local session on the
  *     device's seat, as logind sees it (seat_devices = yes).
  * Everything else that the caller cannot open (a system disk, another user's image) needs
- * root. The device is pinned as the caller (O_PATH: their search permission on the way, no
+ * root. These grants are read-only. The device is pinned as the caller (O_PATH: their search permission on the way, no
  * symlinks) and reopened as root through that pin, so the node we judged is the node we open.
  *
  * Faked sessions (CVE-2025-6018: pam_env let an ssh login claim XDG_SEAT/XDG_VTNR and look
@@ -226,6 +226,15 @@ int helper_device_open_by_policy(const struct helper_privs *p, const struct help
 				 "unless the administrator opts it in with 'systemctl start "
 				 "fuse4fs@<device>.socket' (see fuservicemount(8))");
 		*ret_why = why;
+		return -EACCES;
+	}
+
+	/* Read-only grants: the admin opted a device in (or the user sits at its seat) for
+	 * reading what is on it; write access to a disk the user cannot open is a bigger
+	 * step than any setting here expresses. The caller's default then falls back to a
+	 * read-only mount; an explicit rw is refused with this reason. */
+	if ((flags & O_ACCMODE) != O_RDONLY) {
+		*ret_why = "the policy grants this device to you read-only; mount it with -o ro";
 		return -EACCES;
 	}
 

@@ -386,6 +386,13 @@ run_user socket-opt-in "$H" -o ro "$LOOP" "$W/u/mnt"
 check "[socket-opt-in] mounted" test "$RC" = 0
 check "[socket-opt-in] the source is the device" test "$(awk -v m="$W/u/mnt" '$2 == m { print $1 }' /proc/self/mounts)" = "$LOOP"
 umount_user "$W/u/mnt"
+# The grant is read-only: -o rw is refused, the default falls back to a read-only mount.
+refused socket-opt-in-rw 2 "read-only" "$H" -o rw "$LOOP" "$W/u/mnt"
+run_user socket-opt-in-default "$H" "$LOOP" "$W/u/mnt"
+check "[socket-opt-in-default] mounted" test "$RC" = 0
+check "[socket-opt-in-default] read-only" \
+	grep -Eq '^ro(,|$)' <<<"$(awk -v m="$W/u/mnt" '$5 == m { print $6 }' /proc/self/mountinfo)"
+umount_user "$W/u/mnt"
 # ... and a user cannot fake that opt-in with a socket of their own: the directory is root's.
 ct systemctl stop "fuse4fs@$INST.socket"
 refused socket-opt-out 2 "system device" "$H" "$LOOP" "$W/u/mnt"
