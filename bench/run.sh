@@ -1,0 +1,360 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# The benchmark of issue 6: the same workloads on the kernel's ext4 (loop device), fuse4fs
+# through the contained service (setuid helper + socket activation under a real systemd in
+# systemd-nspawn, mounted by an ordinary user), fuse4fs in direct mode and Debian's fuse2fs,
+# interleaved (every repetition runs every system, in a rotated order, so that machine noise
+# hits them all alike), then a table of medians and ratios to the kernel.  See bench/README.md.
+#
+#   bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]] [--build DIR]
+#                [--out FILE]
+#
+# Not part of the test suite.  Needs root; installs fio and fuse2fs itself when missing.
+set -euo pipefail
+BENCH_DIR=$(cd "$(dirname "$0")" && pwd)
+# shellcheck disable=SC2034  # F4_* are read by the sourced tests/lib helpers
+F4_NAME=bench
+# shellcheck source=tests/lib/common.sh
+source "$BENCH_DIR/../tests/lib/common.sh"
+# shellcheck source=tests/lib/nspawn.sh
+source "$F4_LIB_DIR/nspawn.sh"
+
+WORKLOADS=(mount seq fio files untar)
+SYSTEMS=kernel,service,direct,fuse2fs
+BUILD=$F4_SRC_DIR/build-bench
+QUICK=0
+REPS=
+ONLY=
+OUT=
+usage() {
+	sed -n '/^#   bench/,/^#   *\[--out/p' "$0" | sed 's/^# \{0,3\}//'
+	echo "workloads: ${WORKLOADS[*]} (mount and unmount latency and the server's peak RSS are"
+	echo "recorded by every workload); systems: $SYSTEMS"
+}
+while (($#)); do
+	case $1 in
+	--quick) QUICK=1; shift ;;
+	--reps) REPS=$2; shift 2 ;;
+	--only) ONLY=$2; shift 2 ;;
+	--systems) SYSTEMS=$2; shift 2 ;;
+	--build) BUILD=$2; shift 2 ;;
+	--out) OUT=$2; shift 2 ;;
+	-h | --help) usage; exit 0 ;;
+	*) usage >&2; die "unknown argument '$1'" ;;
+	esac
+done
+for w in ${ONLY//,/ }; do
+	[[ " ${WORKLOADS[*]} " == *" $w "* ]] || die "unknown workload '$w' (${WORKLOADS[*]})"
+done
+IFS=, read -r -a SYS <<<"$SYSTEMS"
+for s in "${SYS[@]}"; do
+	[[ $s == @(kernel|service|direct|fuse2fs) ]] || die "unknown system '$s'"
+done
+want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
+
+# Sizes.  --quick is for developing the script on a shared machine: small and one repetition.
+if ((QUICK)); then
+	REPS=${REPS:-1} SEQ_MIB=64 FIO_MIB=32 FIO_SECS=1 NFILES=2000 TAR_DIRS=(usr/include/linux)
+else
+	REPS=${REPS:-3} SEQ_MIB=1024 FIO_MIB=256 FIO_SECS=5 NFILES=20000
+	# About 270 MB of real source text, documentation and small files.
+	TAR_DIRS=(usr/include usr/share/doc)
+fi
+NDIRS=20
+IMG_SIZE=4G
+
+require_root
+
+step "packages and build"
+# The bench's own extras stay out of tools/setup.sh so that CI does not install them.
+missing=()
+for p in fio fuse2fs; do
+	[[ $(dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null) == ii* ]] || missing+=("$p")
+done
+if ((${#missing[@]})); then
+	log "installing ${missing[*]}"
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" \
+		>/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+fi
+"$F4_SRC_DIR/tools/setup.sh" >/dev/null
+# A release build of our own: the numbers must not measure assertions or sanitizers.
+if [[ ! -f $BUILD/build.ninja ]]; then
+	meson setup "$BUILD" --buildtype=release >/dev/null
+fi
+ninja -C "$BUILD" >/dev/null || die "the build in $BUILD failed: ninja -C $BUILD"
+FUSE4FS=$BUILD/service/fuse4fs
+introspect_dir() { meson introspect --buildoptions "$BUILD" |
+	"$F4_PYTHON" -c 'import json,sys; o={x["name"]: x["value"] for x in json.load(sys.stdin)}; p=o["prefix"]; d=o[sys.argv[1]]; print(d if d.startswith("/") else p + "/" + d)' "$1"; }
+# shellcheck disable=SC2034  # read by stage_install
+F4_PREFIX=$(introspect_dir prefix)
+# shellcheck disable=SC2034
+F4_BINDIR=$(introspect_dir bindir)
+# shellcheck disable=SC2034
+F4_SBINDIR=$(introspect_dir sbindir)
+F4_UNITDIR=$(meson introspect --buildoptions "$BUILD" |
+	"$F4_PYTHON" -c 'import json,sys; print({x["name"]: x["value"] for x in json.load(sys.stdin)}["systemdunitdir"])')
+[[ -n $F4_UNITDIR ]] || F4_UNITDIR=$F4_PREFIX/lib/systemd/system
+
+make_workdir
+ensure_test_user
+RES=$F4_WORK/results.tsv
+: >"$RES"
+# The test user runs every workload on every system: a mount through the helper answers only
+# its owner, and the same uid everywhere keeps permission checks the same.
+install -d -o "$F4_TEST_UID" -g "$F4_TEST_GID" -m 0755 "$F4_WORK/mnt"
+MNT=$F4_WORK/mnt
+SRV_PID=
+KLOOP=
+CUR_IMG=
+
+if [[ " ${SYS[*]} " == *" service "* ]]; then
+	step "booting systemd in a container for the service"
+	lock_sockdir
+	stage_install "$BUILD" "$F4_WORK/stage"
+	nspawn_start "$F4_WORK/stage"
+	ct systemctl start fuse4fs.socket
+fi
+# After the container's: runs before it stops, while the service can still answer.
+defer bench_teardown
+
+step "the tree to untar"
+# Deterministic for a given machine: sorted names, fixed owners and times.
+tar --sort=name --owner=0 --group=0 --numeric-owner --mtime=@0 --ignore-failed-read \
+	-cf "$F4_WORK/src.tar" -C / "${TAR_DIRS[@]}" 2>/dev/null || true
+chmod 0644 "$F4_WORK/src.tar"
+log "src.tar: $(($(stat -c %s "$F4_WORK/src.tar") / 1000000)) MB, $(tar -tf "$F4_WORK/src.tar" | wc -l) entries"
+
+# ---- helpers ------------------------------------------------------------------------------
+now() { date +%s%N; }
+ms() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", (b - a) / 1e6 }'; }
+rec() { printf '%s\t%s\t%s\t%s\n' "$REP" "$1" "$2" "$3" >>"$RES"; }
+drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
+# The workloads run as the test user; a shell for pipes and redirections.
+ush() { as_user /bin/sh -c "$1"; }
+# Seconds with fractions, of a command run as the test user.
+timed_sh() {
+	local t0 t1
+	t0=$(now)
+	ush "$1" >/dev/null
+	t1=$(now)
+	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }'
+}
+mounted_type() { # the fs type at MNT, from our own mount table without forking
+	local _d m t _r
+	while read -r _d m t _r; do [[ $m == "$MNT" ]] && { echo "$t"; return 0; }; done </proc/self/mounts
+	return 1
+}
+wait_answering() { # until MNT is a mount of TYPE and stat on it works, or PID (if any) died
+	local type=$1 pid=${2:-} i
+	for ((i = 0; i < 20000; i++)); do
+		[[ $(mounted_type) == "$type" ]] && stat -f "$MNT" >/dev/null 2>&1 && return 0
+		[[ -z $pid || -d /proc/$pid ]] || return 1
+		sleep 0.001
+	done
+	return 1
+}
+peak_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+
+# sys_mount SYS IMG: mount, record the latency (command start to mountpoint answering) and set
+# SRV_PID for the FUSE servers.
+sys_mount() {
+	local sys=$1 img=$2 t0 t1 before p
+	t0=$(now)
+	case $sys in
+	kernel)
+		mount -t ext4 "$KLOOP" "$MNT"
+		wait_answering ext4 || die "kernel mount of $img did not answer"
+		;;
+	service)
+		before=" $(ct_server_pids | tr '\n' ' ') "
+		as_user "$F4_HELPER" -o rw "$img" "$MNT" >"$F4_WORK/helper.out" 2>&1 ||
+			{ cat "$F4_WORK/helper.out" >&2; die "fuservicemount -o rw $img failed"; }
+		wait_answering fuse.fuse4fs || die "the service mount did not answer"
+		t1=$(now)
+		SRV_PID=
+		for p in $(ct_server_pids); do [[ $before == *" $p "* ]] || SRV_PID=$p; done
+		;;
+	direct)
+		"$FUSE4FS" -f -o rw,allow_other "$img" "$MNT" 2>>"$F4_WORK/direct.log" &
+		SRV_PID=$!
+		wait_answering fuse.fuse4fs "$SRV_PID" || { cat "$F4_WORK/direct.log" >&2; die "fuse4fs direct did not mount"; }
+		;;
+	fuse2fs)
+		# -f keeps it our child, so that its pid and its peak RSS are ours to read.
+		fuse2fs "$img" "$MNT" -f -o rw,allow_other 2>>"$F4_WORK/fuse2fs.log" &
+		SRV_PID=$!
+		wait_answering fuse.ext4 "$SRV_PID" || { cat "$F4_WORK/fuse2fs.log" >&2; die "fuse2fs did not mount"; }
+		;;
+	esac
+	[[ $sys == service ]] || t1=$(now)
+	rec "$sys" mount "$(ms "$t0" "$t1")"
+}
+
+# sys_umount SYS: record the server's peak RSS and the unmount latency, wait for it to exit.
+sys_umount() {
+	local sys=$1 t0 t1 kib
+	if [[ -n $SRV_PID ]]; then
+		kib=$(peak_kib "$SRV_PID")
+		((kib > PEAK_KIB)) && PEAK_KIB=$kib
+	fi
+	t0=$(now)
+	case $sys in
+	service) as_user "$F4_HELPER" -u "$MNT" ;;
+	*) umount "$MNT" ;;
+	esac
+	t1=$(now)
+	rec "$sys" umount "$(ms "$t0" "$t1")"
+	if [[ -n $SRV_PID ]]; then
+		# The image is only free once the server has closed it.
+		wait_pid_gone "$SRV_PID" 60 || die "$sys server $SRV_PID still runs 60 s after the unmount"
+		[[ $sys == service ]] || wait "$SRV_PID" 2>/dev/null || log "$sys server exited non-zero"
+		SRV_PID=
+	fi
+}
+# A cold start: unmount, drop every cache (the image's pages on the host included), mount.
+remount_cold() {
+	sys_umount "$1"
+	drop_caches
+	sys_mount "$1" "$2"
+}
+
+bench_teardown() {
+	f4_umount_if_mounted "$MNT" || true
+	[[ -n $SRV_PID ]] && f4_kill_pid "$SRV_PID"
+	[[ -n $KLOOP ]] && f4_detach_if_ours "$KLOOP" "$CUR_IMG"
+	return 0
+}
+f4_detach_if_ours() { # the loop device, only while it still holds our image
+	local back
+	back=$(losetup -n -O BACK-FILE "$1" 2>/dev/null) || return 0
+	[[ $back == "$2" ]] && losetup -d "$1"
+	return 0
+}
+
+# fio_job SYS NAME RW DIRECT QD: one random 4 KiB job on a cold mount, IOPS or n/a.
+fio_job() {
+	local sys=$1 name=$2 rw=$3 direct=$4 qd=$5 out iops
+	out=$F4_WORK/fio-$sys-$name.json
+	if as_user fio --name="$name" --filename="$MNT/fio.dat" --size="${FIO_MIB}M" --rw="$rw" \
+		--bs=4k --ioengine=libaio --iodepth="$qd" --direct="$direct" --time_based \
+		--runtime="$FIO_SECS" --randrepeat=1 --norandommap --output-format=json \
+		>"$out" 2>"$out.err"; then
+		iops=$("$F4_PYTHON" -c 'import json,sys; j=json.load(open(sys.argv[1]))["jobs"][0]
+print("%.1f" % (j["read"]["iops"] + j["write"]["iops"]))' "$out")
+		rec "$sys" "$name" "$iops"
+	else
+		rec "$sys" "$name" "n/a: fio: $(grep -m1 -v '^$' "$out.err" | tr '\t' ' ' | cut -c1-120)"
+	fi
+}
+
+# ---- one session: a fresh image, every selected workload, on one system ---------------------
+session() {
+	local sys=$1 img=$F4_WORK/$1.img secs
+	CUR_IMG=$img
+	PEAK_KIB=0
+	local features=()
+	# fuse2fs 1.47 refuses to mount a journalled filesystem read-write ("Writing to the journal
+	# is not supported"): it gets the same image without a journal, and so writes less.
+	[[ $sys == fuse2fs ]] && features=(-O ^has_journal)
+	rm -f "$img"
+	mkfs.ext4 -q -F -b 4096 -I 256 -L bench -E "root_owner=$F4_TEST_UID:$F4_TEST_GID" \
+		"${features[@]}" "$img" "$IMG_SIZE" >/dev/null
+	# The helper opens the image as the test user (read-write).
+	chown "$F4_TEST_UID:$F4_TEST_GID" "$img"
+	if [[ $sys == kernel ]]; then
+		KLOOP=$(losetup -f --show "$img") || die "no free loop device ('losetup -a' shows who holds them)"
+	fi
+	drop_caches
+	sys_mount "$sys" "$img"
+
+	if want seq; then
+		secs=$(timed_sh "dd if=/dev/zero of='$MNT/seq.dat' bs=1M count=$SEQ_MIB conv=fsync status=none")
+		rec "$sys" seqwrite "$(awk -v m="$SEQ_MIB" -v s="$secs" 'BEGIN { print m * 1.048576 / s }')"
+		remount_cold "$sys" "$img"
+		secs=$(timed_sh "dd if='$MNT/seq.dat' of=/dev/null bs=1M status=none")
+		rec "$sys" seqread "$(awk -v m="$SEQ_MIB" -v s="$secs" 'BEGIN { print m * 1.048576 / s }')"
+		ush "rm -f '$MNT/seq.dat'"
+	fi
+
+	if want fio; then
+		# A fully allocated file, laid out once; each job starts on a cold mount.
+		ush "dd if=/dev/zero of='$MNT/fio.dat' bs=1M count=$FIO_MIB conv=fsync status=none"
+		local mode rw qd direct
+		for mode in buf direct; do
+			direct=0
+			[[ $mode == direct ]] && direct=1
+			for rw in randread randwrite; do
+				for qd in 1 16; do
+					remount_cold "$sys" "$img"
+					fio_job "$sys" "fio-$mode-$rw-qd$qd" "$rw" "$direct" "$qd"
+				done
+			done
+		done
+		ush "rm -f '$MNT/fio.dat'"
+	fi
+
+	if want files; then
+		ush "mkdir '$MNT/files'"
+		local op
+		secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" create "$MNT/files" "$NFILES" "$NDIRS")
+		rec "$sys" create "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
+		remount_cold "$sys" "$img"
+		secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" stat "$MNT/files" "$NFILES" "$NDIRS")
+		rec "$sys" stat-cold "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
+		for op in stat rename unlink; do
+			secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" "$op" "$MNT/files" "$NFILES" "$NDIRS")
+			[[ $op == stat ]] && op=stat-warm
+			rec "$sys" "$op" "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
+		done
+		ush "rmdir '$MNT/files'"
+	fi
+
+	if want untar; then
+		ush "mkdir '$MNT/src'"
+		# syncfs: the kernel's ext4 would otherwise be timed on its page cache alone.
+		rec "$sys" untar "$(timed_sh "tar -xf '$F4_WORK/src.tar' -C '$MNT/src' && sync -f '$MNT'")"
+		remount_cold "$sys" "$img"
+		rec "$sys" findcat "$(timed_sh "cd '$MNT/src' && find . -type f -print0 | xargs -0 cat >/dev/null")"
+		rec "$sys" rmrf "$(timed_sh "rm -rf '$MNT/src' && sync -f '$MNT'")"
+	fi
+
+	sys_umount "$sys"
+	[[ $sys == kernel ]] || rec "$sys" rss "$(awk -v k="$PEAK_KIB" 'BEGIN { print k / 1024 }')"
+	if [[ -n $KLOOP ]]; then
+		f4_detach_if_ours "$KLOOP" "$img"
+		KLOOP=
+	fi
+	# Every run leaves a clean filesystem, or the numbers are not worth reading.
+	e2fsck -fn "$img" >"$F4_WORK/fsck-$sys.txt" 2>&1 ||
+		{ head -n 20 "$F4_WORK/fsck-$sys.txt" >&2; log "e2fsck found problems after $sys (above)"; }
+	rm -f "$img"
+}
+
+# ---- the run ------------------------------------------------------------------------------
+START=$(now)
+for ((REP = 1; REP <= REPS; REP++)); do
+	# Rotate the order: no system always runs first (after the tar) or last.
+	for ((i = 0; i < ${#SYS[@]}; i++)); do
+		s=${SYS[(i + REP - 1) % ${#SYS[@]}]}
+		step "repetition $REP/$REPS: $s"
+		t0=$(now)
+		session "$s"
+		log "$s: $((($(now) - t0) / 1000000000)) s"
+	done
+done
+
+step "results after $((($(now) - START) / 1000000000)) s (raw samples: ${OUT:-$RES})"
+{
+	echo "fuse4fs $(git -C "$F4_SRC_DIR" describe --always --dirty 2>/dev/null || echo '?'), kernel $(uname -r)," \
+		"$(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
+		"image $IMG_SIZE ext4 4 KiB blocks in a file on $(df --output=source "$F4_WORK" | tail -n 1)," \
+		"seq ${SEQ_MIB} MiB, fio ${FIO_MIB} MiB file for ${FIO_SECS} s, $NFILES files in $NDIRS dirs," \
+		"untar $(($(stat -c %s "$F4_WORK/src.tar") / 1000000)) MB"
+	echo
+	"$F4_PYTHON" "$BENCH_DIR/table.py" "$RES" "$SYSTEMS"
+} | tee "$F4_WORK/table.md"
+if [[ -n $OUT ]]; then
+	cp "$RES" "$OUT"
+	cp "$F4_WORK/table.md" "${OUT%.tsv}.md"
+fi
