@@ -225,6 +225,15 @@ int f4_filter_build(unsigned flags, pid_t self_pid, scmp_filter_ctx *ret_ctx)
 	if (r < 0)
 		return r;
 
+	/* Direct mode in the background moves its stdio to /dev/null once it serves (it kept
+	 * the terminal until then to report a refused image): dup2/dup3 onto fds 0-2 only. */
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(dup2), 1, SCMP_A1(SCMP_CMP_LE, 2));
+	if (r < 0)
+		return r;
+	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(dup3), 1, SCMP_A1(SCMP_CMP_LE, 2));
+	if (r < 0)
+		return r;
+
 	/* Reading limits is fine (glibc reads RLIMIT_STACK for thread stacks), setting is not. */
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(prlimit64), 2, SCMP_A0(SCMP_CMP_EQ, 0),
 			     SCMP_A2(SCMP_CMP_EQ, 0));

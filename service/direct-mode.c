@@ -157,8 +157,12 @@ static int direct_server(struct fuse_session *mount_se, int device_fd,
 	if (ready_fd >= 0) {
 		/* Background: the user's process may exit 0 now; we leave its terminal. */
 		(void)!write(ready_fd, "0", 1);
+		safe_close(ready_fd);
+		/* Whoever started us may wait for EOF on our output (`$(mount ...)`). */
 		for (int i = 0; i < 3; i++)
-			(void)dup2(null_fd, i);
+			if (dup2(null_fd, i) < 0)
+				return log_error_errno(-errno, "Could not leave the terminal"),
+				       DIRECT_EXIT_MOUNTED;
 	}
 
 	cfg = fuse_loop_cfg_create();
