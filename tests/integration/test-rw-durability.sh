@@ -191,6 +191,10 @@ compare_kernel_and_fuse() { # LABEL IMG [SOURCE]
 if want fuse-to-kernel || want kernel-to-fuse; then
 	step "building the source tree"
 	mktree "$F4_WORK/tree"
+	# Every byte of it is read through FUSE by each comparison (holes are trusted only on the
+	# kernel's side): 4 GiB three times is minutes.  The conformance suite covers offsets past
+	# 4 GiB.
+	rm "$F4_WORK/tree/sparse/over-4GiB"
 fi
 
 if want fuse-to-kernel; then
@@ -243,7 +247,7 @@ if want kernel-to-fuse; then
 		setfattr -x user.big "$d/xattr/file"
 		chmod 0640 "$d/files/4096"
 		printf 'new\n' >"$d/newdir/new-file"
-		printf 'after five gibibytes\n' | dd of="$d/sparse/over-4GiB" bs=1 seek=$((5 << 30)) conv=notrunc status=none
+		printf 'after three mebibytes\n' | dd of="$d/sparse/hole-then-data" bs=1 seek=$((3 << 20)) conv=notrunc status=none
 		rm -r "$d/special"
 		# The comparison with the source covers mtimes: make them the same on both sides.
 		find "$d" -exec touch -h -d '2020-02-02 02:02:02' {} +
