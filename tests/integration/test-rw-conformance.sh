@@ -4,11 +4,13 @@
 # (the reference: it must pass there, or the suite is wrong), on fuse4fs in direct mode as root,
 # and on fuse4fs in service mode as an ordinary user through the helper (tests that need root
 # say SKIP there).  After each: unmount, the server exits, e2fsck -fn is clean.  Direct mode
-# also runs the slow 100,000-entry directory and checks on disk that it is an htree.
+# also runs the slow 100,000-entry directory and checks on disk that it is an htree.  Then
+# mount options: relatime, strictatime and noatime must update atime as the kernel does, -o ro
+# must write nothing, remount ro/rw must stop and allow writes.
 #
 #   test-rw-conformance.sh --fuse4fs PATH --conformance PATH --build-root DIR --prefix P
 #                          --bindir D --sbindir D --unitdir D [--no-slow] [--only MODES]
-# MODES: a comma list of kernel, direct, direct1k, service (default: all).
+# MODES: a comma list of kernel, direct, direct1k, options, service (default: all).
 set -euo pipefail
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -21,7 +23,7 @@ FUSE4FS=""
 CONFORMANCE=""
 BUILD=""
 SLOW=--slow
-MODES=kernel,direct,direct1k,service
+MODES=kernel,direct,direct1k,options,service
 while (($#)); do
 	case $1 in
 	--fuse4fs) FUSE4FS=$2; shift 2 ;;
@@ -37,7 +39,7 @@ while (($#)); do
 	esac
 done
 want() { [[ ,$MODES, == *,$1,* ]]; }
-if want direct || want direct1k; then
+if want direct || want direct1k || want options; then
 	[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
 fi
 [[ -x $CONFORMANCE ]] || die "--conformance PATH to the built suite is required"
@@ -97,6 +99,77 @@ direct_round() { # LABEL BLOCKSIZE SLOW
 }
 want direct && direct_round direct-4096 4096 "$SLOW"
 want direct1k && direct_round direct-1024 1024 ""
+
+# Mount options: atime policies as the kernel applies them, ro, and remount.
+if want options; then
+	step "mount options: relatime, strictatime, noatime, ro, remount"
+	atime_flags() { # MNT: the atime flags among the mount's options, e.g. "relatime"
+		awk -v m="$1" '$2 == m { print $4 }' /proc/self/mounts | tr , '\n' |
+			{ grep -E '^(relatime|noatime|strictatime|nodiratime)$' || true; } | tr '\n' ' '
+	}
+	PROBE=$F4_WORK/atime-probe.py
+	install -m 0755 "$(dirname "$0")/../conformance/atime-probe.py" "$PROBE"
+	declare -A KERNEL_ATIME=(
+		[relatime]="recent=no older=yes"
+		[strictatime]="recent=yes older=yes"
+		[noatime]="recent=no older=no"
+	)
+	rw_mkimage "$F4_WORK/opts.img" 4096 256M
+	for o in relatime strictatime noatime; do
+		kernel_mount_rw "$F4_WORK/opts.img" "$F4_WORK/mnt-kopts"
+		mount -o "remount,$o" "$F4_WORK/mnt-kopts"
+		got=$("$F4_PYTHON" "$PROBE" "$F4_WORK/mnt-kopts")
+		katime=$(atime_flags "$F4_WORK/mnt-kopts")
+		kernel_umount "$F4_WORK/mnt-kopts"
+		check "[options] the kernel with $o: '$got' (the expectation: '${KERNEL_ATIME[$o]}')" \
+			test "$got" = "${KERNEL_ATIME[$o]}"
+		direct_mount_rw "options-$o" "$F4_WORK/opts.img" "$F4_WORK/mnt-opts" "$o" || continue
+		got=$("$F4_PYTHON" "$PROBE" "$F4_WORK/mnt-opts")
+		check "[options] fuse4fs -o rw,$o: reads update atime like the kernel's ('$got')" \
+			test "$got" = "${KERNEL_ATIME[$o]}"
+		# What mount(8) and /proc/mounts show must be what the kernel shows for the option.
+		fatime=$(atime_flags "$F4_WORK/mnt-opts")
+		check "[options] /proc/mounts, atime flags for -o $o: fuse4fs '$fatime', the kernel '$katime'" \
+			test "$fatime" = "$katime"
+		direct_umount "options-$o" "$F4_WORK/mnt-opts"
+	done
+
+	# -o ro: nothing may be written, and the image must not change.
+	sum=$(sha256sum <"$F4_WORK/opts.img")
+	mkdir -p "$F4_WORK/mnt-opts"
+	"$FUSE4FS" -f -o ro "$F4_WORK/opts.img" "$F4_WORK/mnt-opts" 2>"$F4_WORK/server-options-ro.log" &
+	F4_SERVER_PID=$!
+	defer "f4_umount_if_mounted '$F4_WORK/mnt-opts'; f4_kill_pid $F4_SERVER_PID"
+	if f4_wait_fuse_mount "$F4_WORK/mnt-opts" "$F4_SERVER_PID"; then
+		F4_FUSE_CONN=$(mountpoint -d "$F4_WORK/mnt-opts" | cut -d: -f2)
+		check "[options] -o ro mounts read-only" \
+			grep -q "^[^ ]* $F4_WORK/mnt-opts fuse.fuse4fs ro[, ]" /proc/self/mounts
+		err=$(mkdir "$F4_WORK/mnt-opts/x" 2>&1) || true
+		check "[options] -o ro: mkdir fails with EROFS (got: ${err:-success})" grep -q 'Read-only' <<<"$err"
+		direct_umount options-ro "$F4_WORK/mnt-opts"
+		check "[options] -o ro left the image byte for byte unchanged" \
+			test "$(sha256sum <"$F4_WORK/opts.img")" = "$sum"
+	else
+		fail "[options] fuse4fs -o ro did not mount"
+	fi
+
+	# remount: ro stops writes, rw allows them again, the data survives both.  (mount -i: the
+	# kernel's remount itself, not mount.fuse's helper.)
+	if direct_mount_rw options-remount "$F4_WORK/opts.img" "$F4_WORK/mnt-opts"; then
+		echo before >"$F4_WORK/mnt-opts/file"
+		check "[options] mount -o remount,ro succeeds" mount -i -o remount,ro "$F4_WORK/mnt-opts"
+		err=$(touch "$F4_WORK/mnt-opts/new" 2>&1) || true
+		check "[options] after remount,ro a create fails with EROFS (got: ${err:-success})" \
+			grep -q 'Read-only' <<<"$err"
+		check "[options] after remount,ro the data reads back" \
+			grep -qx before "$F4_WORK/mnt-opts/file"
+		check "[options] mount -o remount,rw succeeds" mount -i -o remount,rw "$F4_WORK/mnt-opts"
+		check "[options] after remount,rw a create works" touch "$F4_WORK/mnt-opts/new"
+		direct_umount options-remount "$F4_WORK/mnt-opts"
+		fsck_check options-remount "$F4_WORK/opts.img"
+	fi
+	rm -f "$F4_WORK/opts.img"
+fi
 
 if want service; then
 	[[ -d $BUILD ]] || die "--build-root DIR is required for service mode"
