@@ -10,7 +10,8 @@
 #     and the image's bytes must not change;
 #   - read-write through fuse4fs: replayed onto the device, equal to the kernel's view, and
 #     `e2fsck -fn` clean after the unmount;
-#   - the replay alone (ext4-walk --rw runs svc_fs_open as a read-write mount does): must be
+#   - the replay alone (ext4-walk --replay-only, journal_recover() as a read-write mount does
+#     first): must be
 #     byte-identical to `e2fsck -E journal_only` except the primary superblock's write time
 #     and checksum, and `e2fsck -fn` must be clean afterwards; fuse4fs then mounts it without
 #     any recovery and still equals the kernel's view.
@@ -154,14 +155,21 @@ one_snapshot() { # one_snapshot LABEL SNAP
 		fail "[srv-$label] fuse4fs refused the dirty image read-write"
 	fi
 
-	# The replay alone (ext4-walk --rw runs svc_fs_open as a read-write mount, and nothing
-	# else), to compare it byte for byte with e2fsck's.
+	# The read-write open and walk in-process (svc_fs_open as a read-write mount does it).
+	cp "$snap" "$W/$label.walk"
+	"$WALK" --rw "$W/$label.walk" >"$W/walk-$label.txt" 2>&1 || true
+	check "[walk-$label] read-write open and walk finished without errors" \
+		grep -q 'walked:.* 0 errors' "$W/walk-$label.txt"
+	check "[walk-$label] e2fsck -fn is clean afterwards" fsck_quiet "$W/$label.walk"
+	rm -f "$W/$label.walk"
+
+	# The replay alone (ext4-walk --replay-only: journal_recover() for a read-write mount
+	# and nothing else), to compare it byte for byte with e2fsck's.
 	cp "$snap" "$W/$label.rw"
 	cp "$snap" "$W/$label.e2fsck"
 	e2fsck -E journal_only -y "$W/$label.e2fsck" >/dev/null 2>&1 || true
-	"$WALK" --rw "$W/$label.rw" >"$W/walk-$label.txt" 2>&1 || true
-	check "[rw-$label] the replay was written and the walk finished" \
-		grep -q 'walked:.* 0 errors' "$W/walk-$label.txt"
+	"$WALK" --replay-only "$W/$label.rw" >"$W/replay-$label.txt" 2>&1 || true
+	check "[rw-$label] the replay was written" grep -Eq '(^|: )replayed$' "$W/replay-$label.txt"
 	check "[rw-$label] needs_recovery is cleared" \
 		bash -c "! dumpe2fs -h '$W/$label.rw' 2>/dev/null | grep -q needs_recovery"
 	check "[rw-$label] e2fsck -fn is clean after the replay" fsck_quiet "$W/$label.rw"
