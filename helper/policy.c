@@ -214,9 +214,10 @@ int helper_device_open_by_policy(const struct helper_privs *p, const struct help
 		 * the refusal with this reason if nothing works. */
 		static char why[256];
 
+		/* An image: nothing here applies, the caller's own access is the message. */
 		if (!facts.is_block)
-			snprintf(why, sizeof(why), "an image must be readable by you");
-		else if (facts.removable)
+			return -EACCES;
+		if (facts.removable)
 			snprintf(why, sizeof(why), "a removable device is yours to mount only from "
 				 "the active local session at its seat (%s), or when the "
 				 "administrator opts it in with 'systemctl start "
