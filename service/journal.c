@@ -342,8 +342,8 @@ static int j_pass(struct journal *j, enum pass pass)
 				if (j->compat & JBD2_COMPAT_CHECKSUM)
 					v1_sum = ext2fs_crc32_be(v1_sum, b, j->bs);
 			}
-			/* The descriptor is in j->buf; data blocks are read into buf2 below
-			 * only where needed, so keep the descriptor intact. */
+			/* The descriptor stays in j->buf while its tags are read; data blocks go
+			 * to j->data (checksums only) and buf2 is the checksum scratch. */
 			for (unsigned int off = 12; off + tag_bytes <= limit;) {
 				const unsigned char *tag = b + off;
 				uint32_t flags;
