@@ -6,7 +6,7 @@
  * disagrees, the expectation is wrong.  The same run on a fuse4fs mount then finds where the
  * server differs.
  *
- *   conformance [--slow] [--only NAME[,NAME...]] [--list] DIR
+ *   conformance [--slow] [--inline-data] [--only NAME[,NAME...]] [--list] DIR
  *
  * DIR is an empty, writable directory on the filesystem under test (4 KiB or 1 KiB blocks,
  * 256-byte inodes: nanosecond times and dates past 2038).  Each test works in DIR/<test>.
@@ -68,7 +68,7 @@ struct tap_state {
 };
 static struct tap_state *tap;
 static const char *cur_test;
-static bool is_fuse, is_root, want_slow;
+static bool is_fuse, is_root, want_slow, inline_data;
 static char base_dir[PATH_MAX];
 static unsigned long fs_bsize;
 
@@ -558,7 +558,8 @@ static void t_mkdir_rmdir(void)
 	st = st_of(P("d"));
 	EQ(st.st_mode, S_IFDIR | 0755);
 	EQ(st.st_nlink, 2);
-	EQ(st.st_size, (long long)fs_bsize);
+	/* with inline_data a new directory lives in the inode's 60 bytes */
+	EQ(st.st_size, inline_data ? 60 : (long long)fs_bsize);
 	EQ(st.st_uid, geteuid());
 	EQ(st_of(P(".")).st_nlink, d0.st_nlink + 1);
 	LATER(st_of(P(".")).st_mtim, d0.st_mtim);
@@ -1452,7 +1453,11 @@ static void t_fallocate(void)
 	/* and a truncate up over them reads zeros */
 	OK(ftruncate(fd, 2 * 4096));
 	EQ(pread(fd, got, 8192, 0), 8192);
-	EQ_MEM(got, "12345678", 8);
+	if (inline_data && !is_fuse)
+		/* kernel 6.18: fallocate of a file whose 8 bytes are inline loses them */
+		tap_skip("the kernel's ext4 loses inline data on fallocate(KEEP_SIZE)");
+	else
+		EQ_MEM(got, "12345678", 8);
 	TRUE(all_zero(got + 8, 8192 - 8));
 	close(fd);
 
@@ -1895,7 +1900,7 @@ static void t_statfs(void)
 	sync();
 	OK(statvfs(P("."), &v2));
 	EQ(v1.f_ffree - v2.f_ffree, 1);
-	EQ(v1.f_bfree - v2.f_bfree, 1);
+	EQ(v1.f_bfree - v2.f_bfree, inline_data ? 0 : 1);
 	/* and everything comes back */
 	OK(unlink(P("f")));
 	OK(rmdir(P("d/x")));
@@ -2531,6 +2536,9 @@ int main(int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--slow") == 0) {
 			want_slow = true;
+		} else if (strcmp(argv[i], "--inline-data") == 0) {
+			/* the filesystem has the inline_data feature (not visible from here) */
+			inline_data = true;
 		} else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
 			only = argv[++i];
 		} else if (strcmp(argv[i], "--list") == 0) {
@@ -2543,12 +2551,12 @@ int main(int argc, char **argv)
 		} else if (!dir) {
 			dir = argv[i];
 		} else {
-			fprintf(stderr, "Usage: conformance [--slow] [--only T1,T2] [--list] DIR\n");
+			fprintf(stderr, "Usage: conformance [--slow] [--inline-data] [--only T1,T2] [--list] DIR\n");
 			return 2;
 		}
 	}
 	if (!dir) {
-		fprintf(stderr, "Usage: conformance [--slow] [--only T1,T2] [--list] DIR\n");
+		fprintf(stderr, "Usage: conformance [--slow] [--inline-data] [--only T1,T2] [--list] DIR\n");
 		return 2;
 	}
 	if (!realpath(dir, base_dir) || statfs(base_dir, &sf) < 0) {

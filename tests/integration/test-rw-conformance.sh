@@ -5,12 +5,13 @@
 # and on fuse4fs in service mode as an ordinary user through the helper (tests that need root
 # say SKIP there).  After each: unmount, the server exits, e2fsck -fn is clean.  Direct mode
 # also runs the slow 100,000-entry directory and checks on disk that it is an htree.  Then
-# mount options: relatime, strictatime and noatime must update atime as the kernel does, -o ro
+# an inline_data image (kernel and direct mode).  Then mount options: relatime, strictatime
+# and noatime must update atime as the kernel does, -o ro
 # must write nothing, remount ro/rw must stop and allow writes.
 #
 #   test-rw-conformance.sh --fuse4fs PATH --conformance PATH --build-root DIR --prefix P
 #                          --bindir D --sbindir D --unitdir D [--no-slow] [--only MODES]
-# MODES: a comma list of kernel, direct, direct1k, options, service (default: all).
+# MODES: a comma list of kernel, direct, direct1k, inline, options, service (default: all).
 set -euo pipefail
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -23,7 +24,7 @@ FUSE4FS=""
 CONFORMANCE=""
 BUILD=""
 SLOW=--slow
-MODES=kernel,direct,direct1k,options,service
+MODES=kernel,direct,direct1k,inline,options,service
 while (($#)); do
 	case $1 in
 	--fuse4fs) FUSE4FS=$2; shift 2 ;;
@@ -39,7 +40,7 @@ while (($#)); do
 	esac
 done
 want() { [[ ,$MODES, == *,$1,* ]]; }
-if want direct || want direct1k || want options; then
+if want direct || want direct1k || want inline || want options; then
 	[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
 fi
 [[ -x $CONFORMANCE ]] || die "--conformance PATH to the built suite is required"
@@ -99,6 +100,29 @@ direct_round() { # LABEL BLOCKSIZE SLOW
 }
 want direct && direct_round direct-4096 4096 "$SLOW"
 want direct1k && direct_round direct-1024 1024 ""
+
+# inline_data: small files and directories live in the inode and must grow into blocks.
+if want inline; then
+	step "inline_data: the kernel, then fuse4fs direct mode"
+	rw_mkimage "$F4_WORK/inline-k.img" 4096 1G 0:0 inline_data
+	kernel_mount_rw "$F4_WORK/inline-k.img" "$F4_WORK/mnt-inline-k"
+	mkdir "$F4_WORK/mnt-inline-k/conf"
+	run_tap kernel-inline "$F4_WORK/kernel-inline.tap" "$CONFORMANCE" --inline-data \
+		"$F4_WORK/mnt-inline-k/conf" || true
+	kernel_umount "$F4_WORK/mnt-inline-k"
+	fsck_check kernel-inline "$F4_WORK/inline-k.img"
+	rm -f "$F4_WORK/inline-k.img"
+	img=$F4_WORK/inline.img
+	rw_mkimage "$img" 4096 1G 0:0 inline_data
+	if direct_mount_rw direct-inline "$img" "$F4_WORK/mnt-inline" allow_other; then
+		mkdir "$F4_WORK/mnt-inline/conf"
+		run_tap direct-inline "$F4_WORK/direct-inline.tap" "$CONFORMANCE" --inline-data \
+			"$F4_WORK/mnt-inline/conf" || true
+		direct_umount direct-inline "$F4_WORK/mnt-inline"
+		fsck_check direct-inline "$img"
+	fi
+	rm -f "$img"
+fi
 
 # Mount options: atime policies as the kernel applies them, ro, and remount.
 if want options; then

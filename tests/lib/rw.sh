@@ -4,7 +4,7 @@
 # the reference, fuse4fs in direct mode, fuse4fs through the helper (service mode), and the
 # checks every rw test repeats after an unmount (the server exits 0, e2fsck -fn is clean).
 #
-#   rw_mkimage IMG [BLOCKSIZE [SIZE [UID:GID]]]   empty ext4, 256-byte inodes, many inodes
+#   rw_mkimage IMG [BS [SIZE [UID:GID [FEATURES]]]] empty ext4, 256-byte inodes, many inodes
 #   kernel_mount_rw IMG MNT [ro]                     loop device + mount (ro: ro,noload)
 #   kernel_umount MNT                                umount and detach that loop device
 #   direct_mount_rw LABEL IMG MNT [OPTS]             fuse4fs -f -o rw[,OPTS]; sets F4_SERVER_PID
@@ -19,13 +19,15 @@
 # shellcheck source=tests/lib/common.sh
 [[ -n ${F4_LIB_DIR:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
-rw_mkimage() { # rw_mkimage IMG [BLOCKSIZE [SIZE [UID:GID]]]
-	local img=$1 bs=${2:-4096} size=${3:-1G} owner=${4:-0:0}
+rw_mkimage() { # rw_mkimage IMG [BLOCKSIZE [SIZE [UID:GID [FEATURES]]]]
+	local img=$1 bs=${2:-4096} size=${3:-1G} owner=${4:-0:0} features=${5:-}
+	local feat=()
+	[[ -n $features ]] && feat=(-O "$features")
 	rm -f "$img"
 	# -N: the 100,000-entry directory needs that many inodes and a little more.
 	# -I 256: nanosecond times and dates past 2038 (mkfs's default, said out loud).
 	mkfs.ext4 -q -F -b "$bs" -I 256 -N 131072 -L fuse4fs-rw -E "root_owner=$owner" \
-		"$img" "$size" >/dev/null || die "mkfs.ext4 failed for $img"
+		"${feat[@]}" "$img" "$size" >/dev/null || die "mkfs.ext4 failed for $img"
 }
 
 # The kernel's mounts take a loop device each and give it back at once: only 8 exist, shared.
