@@ -131,7 +131,8 @@ check "[adhoc-user] user_id=$U" grep -qw "user_id=$U" <<<"$(mnt_field "$W/u/adho
 run_user adhoc-user-umount umount "$W/u/adhoc"
 check "[adhoc-user] umount(8) exits 0" test "$RC" = 0
 RC=0
-OUT=$(mount -t fuse.fuse4fs "$W/good.img" "$W/rootmnt" 2>&1) || RC=$?
+mount -t fuse.fuse4fs "$W/good.img" "$W/rootmnt" >"$W/adhoc.out" 2>&1 || RC=$?
+OUT=$(cat "$W/adhoc.out")
 printf '  [adhoc-root] exit %s: %s\n' "$RC" "$OUT" >&2
 check "[adhoc-root] root: exits 0" test "$RC" = 0
 check "[adhoc-root] mounted through the service" test "$(mnt_field "$W/rootmnt" 1)" = fuse.fuse4fs
@@ -153,8 +154,11 @@ printf 'direct_fallback = yes\n' >"$W/etc-fuse4fs/fuservicemount.conf"
 [[ -d /etc/fuse4fs ]] || { mkdir -m 0755 /etc/fuse4fs; defer "rmdir /etc/fuse4fs 2>/dev/null || true"; }
 mount --bind "$W/etc-fuse4fs" /etc/fuse4fs
 defer "umount -l /etc/fuse4fs 2>/dev/null"
+# To a file, not through $(...): the daemonised direct server may keep the inherited stdio
+# open for as long as it serves, and a command substitution would wait for it.
 RC=0
-OUT=$(mount -t fuse.fuse4fs -o ro "$W/good.img" "$W/rootmnt" 2>&1) || RC=$?
+mount -t fuse.fuse4fs -o ro "$W/good.img" "$W/rootmnt" >"$W/fallback.out" 2>&1 || RC=$?
+OUT=$(cat "$W/fallback.out")
 printf '  [fallback] exit %s: %s\n' "$RC" "$OUT" >&2
 check "[fallback] mounts with direct_fallback = yes" test "$RC" = 0
 check "[fallback] warns that it is not contained" grep -q "WITHOUT the sandbox" <<<"$OUT"
@@ -164,7 +168,7 @@ umount "$W/rootmnt" || f4_umount_if_mounted "$W/rootmnt"
 # The fallback is for root's configuration only: a user-owned file does not count.
 chown "$U" "$W/etc-fuse4fs/fuservicemount.conf"
 RC=0
-OUT=$(mount -t fuse.fuse4fs -o ro "$W/good.img" "$W/rootmnt" 2>&1) || RC=$?
+mount -t fuse.fuse4fs -o ro "$W/good.img" "$W/rootmnt" >"$W/fallback2.out" 2>&1 || RC=$?
 check "[fallback-user-owned] no fallback from a file root does not own" test "$RC" != 0
 check "[fallback-user-owned] nothing mounted" test "$(fuse4fs_mounts)" = 0
 finish
