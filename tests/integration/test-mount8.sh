@@ -157,7 +157,8 @@ defer "umount -l /etc/fuse4fs 2>/dev/null"
 # To a file, not through $(...): the daemonised direct server may keep the inherited stdio
 # open for as long as it serves, and a command substitution would wait for it.
 RC=0
-mount -t fuse.fuse4fs -o ro "$W/good.img" "$W/rootmnt" >"$W/fallback.out" 2>&1 || RC=$?
+# (Nor may it inherit the socket-directory lock: it outlives nothing, but be safe.)
+mount -t fuse.fuse4fs -o ro "$W/good.img" "$W/rootmnt" >"$W/fallback.out" 2>&1 {F4_LOCK_FD}>&- || RC=$?
 OUT=$(cat "$W/fallback.out")
 printf '  [fallback] exit %s: %s\n' "$RC" "$OUT" >&2
 check "[fallback] mounts with direct_fallback = yes" test "$RC" = 0
