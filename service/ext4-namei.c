@@ -558,6 +558,74 @@ int ext4_mkdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 	return 0;
 }
 
+/*
+ * The symlink inode as the kernel makes it: the target in i_block when it is shorter than 60
+ * bytes, else in one data block (never inline data, which ext2fs_symlink() would use on an
+ * inline_data filesystem and which would show as a symlink without blocks).
+ */
+static int ext4_symlink_inode(struct svc_fs *sfs, ext2_ino_t ino, const char *target)
+{
+	ext2_filsys fs = sfs->fs;
+	size_t len = strlen(target);
+	struct ext2_inode_large inode;
+	_cleanup_free_ char *buf = NULL;
+	blk64_t blk = 0;
+	errcode_t err;
+	int r;
+
+	memset(&inode, 0, sizeof(inode));
+	inode.i_mode = LINUX_S_IFLNK | 0777;
+	inode.i_links_count = 1;
+	inode.i_size = (uint32_t)len;
+	if (len < sizeof(inode.i_block)) {
+		memcpy(inode.i_block, target, len);
+		err = ext2fs_write_new_inode(fs, ino, (struct ext2_inode *)&inode);
+		if (err)
+			return ext4_errno(sfs, err, ino, "writing the new inode");
+		ext2fs_inode_alloc_stats2(fs, ino, +1, 0);
+		return 0;
+	}
+	if (ext2fs_has_feature_extents(fs->super)) {
+		struct ext3_extent_header *eh = (struct ext3_extent_header *)inode.i_block;
+
+		inode.i_flags |= EXT4_EXTENTS_FL;
+		eh->eh_magic = ext2fs_cpu_to_le16(EXT3_EXT_MAGIC);
+		eh->eh_max = ext2fs_cpu_to_le16((sizeof(inode.i_block) - sizeof(*eh)) /
+						sizeof(struct ext3_extent));
+	}
+	err = ext2fs_write_new_inode(fs, ino, (struct ext2_inode *)&inode);
+	if (err)
+		return ext4_errno(sfs, err, ino, "writing the new inode");
+	ext2fs_inode_alloc_stats2(fs, ino, +1, 0);
+
+	buf = calloc(1, sfs->blocksize);
+	if (!buf)
+		return -ENOMEM;
+	memcpy(buf, target, len);
+	err = ext2fs_new_block2(fs, ext2fs_find_inode_goal(fs, ino, (struct ext2_inode *)&inode, 0),
+				NULL, &blk);
+	if (err)
+		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
+		       ext4_errno(sfs, err, ino, "allocating a symlink block");
+	ext2fs_block_alloc_stats2(fs, blk, +1);
+	/* The target first, then the mapping that makes it the inode's. */
+	err = io_channel_write_blk64(fs->io, blk, 1, buf);
+	if (!err)
+		err = ext2fs_bmap2(fs, ino, (struct ext2_inode *)&inode, NULL, BMAP_SET, 0, NULL,
+				   &blk);
+	if (err) {
+		ext2fs_block_alloc_stats2(fs, blk, -1);
+		return ext4_errno(sfs, err, ino, "writing the symlink block");
+	}
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	err = ext2fs_iblk_set(fs, (struct ext2_inode *)&inode, 1);
+	if (err)
+		return ext4_errno(sfs, err, ino, "counting the symlink block");
+	return ext4_inode_write(sfs, ino, &inode);
+}
+
 int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const char *target,
 		 const struct ext4_cred *cred, ext2_ino_t *ret_ino)
 {
@@ -592,10 +660,9 @@ int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const cha
 	if (err)
 		return err == EXT2_ET_INODE_ALLOC_FAIL ? -ENOSPC :
 		       ext4_errno(sfs, err, dir, "allocating an inode");
-	err = ext2fs_symlink(fs, dir, ino, NULL, target);
-	if (err)
-		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
-		       ext4_errno(sfs, err, dir, "creating a symlink");
+	r = ext4_symlink_inode(sfs, ino, target);
+	if (r < 0)
+		return r;
 	r = ext4_finish_new(sfs, ino, mode, uid, gid);
 	if (r == 0)
 		r = ext4_add_entry(sfs, dir, name, ino, EXT2_FT_SYMLINK);
