@@ -375,7 +375,7 @@ rm -f "$C"
 
 # ---------------------------------------------------------------------------------------------
 step "device policy"
-refused others-image 2 "you need read access" "$H" "$W/secret.img" "$W/u/mnt"
+refused others-image 2 "you need read" "$H" "$W/secret.img" "$W/u/mnt"
 loop_attach "$W/good.img" ro
 LOOP=$F4_LOOP
 INST=$(systemd-escape --path "$LOOP")
