@@ -103,22 +103,29 @@ f4_conn_alive() { # f4_conn_alive N
 
 # What a stuck server is doing: kernel wait channels always, user stacks when gdb is there.
 f4_show_stacks() { # f4_show_stacks PID [MOUNTPOINT]
-	local pid=$1 t
-	for t in /proc/"$pid"/task/*; do
-		printf '  thread %s: %s, in %s\n' "${t##*/}" "$(awk '/^State:/ { print $2 }' "$t/status" 2>/dev/null)" \
-			"$(cat "$t/wchan" 2>/dev/null)" >&2
+	local pid=$1 t p
+	# Direct mode is a monitor and, below it, the sandboxed server: both are of interest.
+	for p in "$pid" $(pgrep -P "$pid" || true); do
+		for t in /proc/"$p"/task/*; do
+			printf '  pid %s thread %s: %s, in %s\n' "$p" "${t##*/}" \
+				"$(awk '/^State:/ { print $2 }' "$t/status" 2>/dev/null)" \
+				"$(cat "$t/wchan" 2>/dev/null)" >&2
+		done
 	done
 	# A server whose unmount does not end it usually has its mount alive in another mount
 	# namespace (copied by someone's unshare or container while it was mounted).
 	local holders
 	holders=$(grep -l -F " ${2:-/nonexistent} " /proc/[0-9]*/mountinfo 2>/dev/null |
 		sed 's|/proc/\([0-9]*\)/mountinfo|\1|' | head -n 5 | tr '\n' ' ')
-	[[ -n $holders ]] && printf '  the mount is still present in the mount namespaces of pids: %s\n  (%s)\n' \
+	[[ -z $holders ]] || printf '  the mount is still present in the mount namespaces of pids: %s\n  (%s)\n' \
 		"$holders" "$(for h in $holders; do tr '\0' ' ' <"/proc/$h/cmdline" | cut -c1-80; echo; done | head -n 5 | tr '\n' ';')" >&2
 	if command -v gdb >/dev/null; then
-		timeout 20 gdb -p "$pid" -batch -ex 'thread apply all bt 20' 2>/dev/null |
-			grep -E '^(#|Thread)' | head -n 80 >&2 || true
+		for p in $(pgrep -P "$pid" || true) "$pid"; do
+			timeout 20 gdb -p "$p" -batch -ex 'thread apply all bt 20' 2>/dev/null |
+				grep -E '^(#|Thread)' | head -n 60 >&2 || true
+		done
 	fi
+	return 0
 }
 
 direct_umount() { # direct_umount LABEL MNT
@@ -131,7 +138,7 @@ direct_umount() { # direct_umount LABEL MNT
 	elif f4_conn_alive "${F4_FUSE_CONN:-}"; then
 		log "[$label] warning: the FUSE connection outlived our unmount (its mount lives on in another mount namespace); aborting it"
 		f4_show_stacks "$F4_SERVER_PID" "$mnt"
-		echo 1 >"/sys/fs/fuse/connections/$F4_FUSE_CONN/abort"
+		echo 1 2>/dev/null >"/sys/fs/fuse/connections/$F4_FUSE_CONN/abort" || true
 		wait_pid_gone "$F4_SERVER_PID" 10 || f4_kill_pid "$F4_SERVER_PID"
 		wait "$F4_SERVER_PID" 2>/dev/null || true
 	else
