@@ -5,13 +5,15 @@
 # and on fuse4fs in service mode as an ordinary user through the helper (tests that need root
 # say SKIP there).  After each: unmount, the server exits, e2fsck -fn is clean.  Direct mode
 # also runs the slow 100,000-entry directory and checks on disk that it is an htree.  Then
-# an inline_data image (kernel and direct mode).  Then mount options: relatime, strictatime
+# an inline_data image (kernel and direct mode), and a full 64 MiB filesystem (ENOSPC, exact
+# counts afterwards).  Then mount options: relatime, strictatime
 # and noatime must update atime as the kernel does, -o ro
 # must write nothing, remount ro/rw must stop and allow writes.
 #
 #   test-rw-conformance.sh --fuse4fs PATH --conformance PATH --build-root DIR --prefix P
 #                          --bindir D --sbindir D --unitdir D [--no-slow] [--only MODES]
-# MODES: a comma list of kernel, direct, direct1k, inline, options, service (default: all).
+# MODES: a comma list of kernel, direct, direct1k, inline, enospc, options, service
+# (default: all).
 set -euo pipefail
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -24,7 +26,7 @@ FUSE4FS=""
 CONFORMANCE=""
 BUILD=""
 SLOW=--slow
-MODES=kernel,direct,direct1k,inline,options,service
+MODES=kernel,direct,direct1k,inline,enospc,options,service
 while (($#)); do
 	case $1 in
 	--fuse4fs) FUSE4FS=$2; shift 2 ;;
@@ -40,7 +42,7 @@ while (($#)); do
 	esac
 done
 want() { [[ ,$MODES, == *,$1,* ]]; }
-if want direct || want direct1k || want inline || want options; then
+if want direct || want direct1k || want inline || want enospc || want options; then
 	[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
 fi
 [[ -x $CONFORMANCE ]] || die "--conformance PATH to the built suite is required"
@@ -122,6 +124,41 @@ if want inline; then
 		fsck_check direct-inline "$img"
 	fi
 	rm -f "$img"
+fi
+
+# A full filesystem, small images: ENOSPC, exact counts afterwards, e2fsck clean.  As root and
+# as the test user (who may not take the reserved blocks).
+if want enospc; then
+	step "ENOSPC: filling a 64 MiB filesystem, the kernel and fuse4fs, as root and as $F4_TEST_USER"
+	fill_round() { # LABEL kernel|direct root|user
+		local label=$1 how=$2 who=$3 img=$F4_WORK/$1.img mnt=$F4_WORK/mnt-$1 runner=()
+		rw_mkimage "$img" 4096 64M
+		if [[ $how == kernel ]]; then
+			kernel_mount_rw "$img" "$mnt"
+		else
+			direct_mount_rw "$label" "$img" "$mnt" allow_other || return 0
+		fi
+		mkdir "$mnt/conf"
+		if [[ $who == user ]]; then
+			chown "$F4_TEST_UID:$F4_TEST_GID" "$mnt/conf"
+			runner=(as_user)
+		fi
+		run_tap "$label" "$F4_WORK/$label.tap" "${runner[@]}" "$CONFORMANCE" --only fill "$mnt/conf" || true
+		if [[ $how == kernel ]]; then
+			kernel_umount "$mnt"
+		else
+			direct_umount "$label" "$mnt"
+			if grep -Ei 'corrupt|could not' "$F4_WORK/server-$label.log" >&2; then
+				fail "[$label] the server reported problems (above)"
+			fi
+		fi
+		fsck_check "$label" "$img"
+		rm -f "$img"
+	}
+	fill_round fill-kernel-root kernel root
+	fill_round fill-kernel-user kernel user
+	fill_round fill-direct-root direct root
+	fill_round fill-direct-user direct user
 fi
 
 # Mount options: atime policies as the kernel applies them, ro, and remount.
