@@ -25,6 +25,7 @@ source "$F4_LIB_DIR/mkimage.sh"
 source "$F4_LIB_DIR/nspawn.sh"
 # shellcheck source=tests/lib/rw.sh
 source "$F4_LIB_DIR/rw.sh"
+f4_private_mounts "$@"
 
 FUSE4FS=""
 BUILD=""

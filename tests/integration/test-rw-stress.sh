@@ -17,6 +17,7 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$F4_LIB_DIR/nspawn.sh"
 # shellcheck source=tests/lib/rw.sh
 source "$F4_LIB_DIR/rw.sh"
+f4_private_mounts "$@"
 
 FUSE4FS=""
 BUILD=""

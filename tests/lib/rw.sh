@@ -19,6 +19,17 @@
 # shellcheck source=tests/lib/common.sh
 [[ -n ${F4_LIB_DIR:-} ]] || source "$(dirname "${BASH_SOURCE[0]}")/common.sh"
 
+# Our mounts in a mount namespace of our own (private propagation): other work on the machine
+# that starts a container or an unshare copies the host's mount table, and a copy of one of
+# our mounts keeps its superblock alive after we unmount it: a FUSE server then never ends,
+# and a kernel ext4 is never written back, so e2fsck sees a journal still to recover.  Call
+# it first, with the script's arguments: it re-executes the script inside the namespace.
+f4_private_mounts() { # f4_private_mounts "$@"
+	[[ ${F4_PRIVATE_MNTNS:-} == 1 ]] && return 0
+	[[ $(id -u) == 0 ]] || return 0
+	F4_PRIVATE_MNTNS=1 exec unshare --mount --propagation private -- "$BASH" "$0" "$@"
+}
+
 rw_mkimage() { # rw_mkimage IMG [BLOCKSIZE [SIZE [UID:GID [FEATURES]]]]
 	local img=$1 bs=${2:-4096} size=${3:-1G} owner=${4:-0:0} features=${5:-}
 	local feat=()
