@@ -7,7 +7,7 @@
 # hits them all alike), then a table of medians and ratios to the kernel.  See bench/README.md.
 #
 #   bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]] [--build DIR]
-#                [--out FILE]
+#                [--out FILE] [--strace]
 #
 # Not part of the test suite.  Needs root; installs fio and fuse2fs itself when missing.
 set -euo pipefail
@@ -27,6 +27,7 @@ QUICK=0
 REPS=
 ONLY=
 OUT=
+STRACE=0
 usage() {
 	sed -n '/^#   bench/,/^#   *\[--out/p' "$0" | sed 's/^# \{0,3\}//'
 	echo "workloads: ${WORKLOADS[*]} (mount and unmount latency and the server's peak RSS are"
@@ -40,6 +41,7 @@ while (($#)); do
 	--systems) SYSTEMS=$2; shift 2 ;;
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
+	--strace) STRACE=1; shift ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
@@ -179,12 +181,23 @@ wait_answering() { # until MNT is a mount of TYPE and statfs on it works, or PID
 	done
 	return 1
 }
-peak_kib() { awk '/^VmHWM:/ { print $2 }' "/proc/$1/status" 2>/dev/null || echo 0; }
+# The highest VmHWM of PID and its children: direct mode serves from a confined child.
+peak_kib() {
+	local p kids max=0 v
+	kids=$(cat /proc/"$1"/task/*/children 2>/dev/null || true)
+	for p in "$1" $kids; do
+		v=$(awk '/^VmHWM:/ { print $2 }' "/proc/$p/status" 2>/dev/null || true)
+		((${v:-0} > max)) && max=$v
+	done
+	echo "$max"
+}
 
 # sys_mount SYS IMG: mount, record the latency (command start to mountpoint answering) and set
 # SRV_PID for the FUSE servers.
 sys_mount() {
 	local sys=$1 img=$2 t0 t1 before p
+	# Which servers run already: before the clock starts (a scan of /proc takes a while).
+	[[ $sys == service ]] && before=" $(ct_server_pids | tr '\n' ' ') "
 	t0=$(now)
 	case $sys in
 	kernel)
@@ -192,11 +205,12 @@ sys_mount() {
 		wait_answering ext4 || die "kernel mount of $img did not answer"
 		;;
 	service)
-		before=" $(ct_server_pids | tr '\n' ' ') "
 		as_user "$F4_HELPER" -o rw "$img" "$MNT" >"$F4_WORK/helper.out" 2>&1 ||
 			{ cat "$F4_WORK/helper.out" >&2; die "fuservicemount -o rw $img failed"; }
 		t1=$(now)
-		log "service: fuservicemount returned after $(ms "$t0" "$t1") ms"
+		# Wall-clock times, to line up with the container's journal (journal.txt).
+		log "service: fuservicemount from $(date -d "@${t0:0:-9}.${t0: -9}" +%T.%6N)" \
+			"to $(date -d "@${t1:0:-9}.${t1: -9}" +%T.%6N): $(ms "$t0" "$t1") ms"
 		# Only its owner gets answers from this mount, root gets EACCES.
 		wait_answering fuse.fuse4fs "" user || die "the service mount did not answer"
 		t1=$(now)
@@ -217,7 +231,21 @@ sys_mount() {
 	esac
 	[[ $sys == service ]] || t1=$(now)
 	rec "$sys" mount "$(ms "$t0" "$t1")"
+	if ((STRACE)) && [[ -n $SRV_PID ]]; then
+		# Count the server's system calls per mount; strace writes its table when the server
+		# exits.  Slows every request: a --strace run's timings are not benchmark numbers.
+		local kids spid=$SRV_PID
+		kids=$(cat /proc/"$SRV_PID"/task/*/children 2>/dev/null || true)
+		[[ -n $kids ]] && spid=${kids%% *}
+		STRACE_N=$((STRACE_N + 1))
+		strace -c -f -p "$spid" -o "$F4_WORK/strace-$REP-$sys-$STRACE_N.txt" 2>/dev/null &
+		STRACE_PID=$!
+		defer "f4_kill_pid $STRACE_PID"
+		sleep 0.3
+	fi
 }
+STRACE_N=0
+STRACE_PID=
 
 # sys_umount SYS: record the server's peak RSS and the unmount latency, wait for it to exit.
 sys_umount() {
@@ -238,6 +266,10 @@ sys_umount() {
 		wait_pid_gone "$SRV_PID" 60 || die "$sys server $SRV_PID still runs 60 s after the unmount"
 		[[ $sys == service ]] || wait "$SRV_PID" 2>/dev/null || log "$sys server exited non-zero"
 		SRV_PID=
+	fi
+	if [[ -n $STRACE_PID ]]; then
+		wait "$STRACE_PID" 2>/dev/null || true
+		STRACE_PID=
 	fi
 }
 # A cold start: unmount, drop every cache (the image's pages on the host included), mount.
@@ -384,10 +416,11 @@ step "results after $((($(now) - START) / 1000000000)) s (raw samples: ${OUT:-$R
 } | tee "$F4_WORK/table.md"
 if [[ -n ${F4_CT:-} ]]; then
 	# Where the service's mount time goes: socket accept, unit start, open, serve.
-	ct journalctl --no-pager -o short-monotonic -u 'fuse4fs*' -t fuse4fs >"$F4_WORK/journal.txt" 2>&1 || true
+	ct journalctl --no-pager -o short-iso-precise 2>&1 | grep fuse4fs >"$F4_WORK/journal.txt" || true
 fi
 if [[ -n $OUT ]]; then
 	[[ -s $F4_WORK/journal.txt ]] && cp "$F4_WORK/journal.txt" "${OUT%.tsv}.journal"
 	cp "$RES" "$OUT"
+	if ((STRACE)); then cp "$F4_WORK"/strace-*.txt "$(dirname "$OUT")/" 2>/dev/null || true; fi
 	cp "$F4_WORK/table.md" "${OUT%.tsv}.md"
 fi
