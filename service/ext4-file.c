@@ -115,8 +115,49 @@ int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t
 	return 0;
 }
 
+/*
+ * How much of [off, off + *size) can be written with the free blocks there are: the blocks
+ * not mapped yet, plus a margin for the extent tree. Reserved blocks only for privileged
+ * writers (root, s_def_resuid/resgid), as the kernel's ext4_has_free_clusters().
+ */
+static int ext4_write_fits(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+			   uint64_t off, size_t *size, bool privileged)
+{
+	ext2_filsys fs = sfs->fs;
+	uint64_t bs = sfs->blocksize, free_blocks, resv, need = 0;
+	uint64_t first = off / bs, last = (off + *size + bs - 1) / bs;
+	const uint64_t margin = 8;
+
+	if (*size == 0)
+		return 0;
+	free_blocks = ext2fs_free_blocks_count(fs->super);
+	resv = privileged ? 0 : ext2fs_r_blocks_count(fs->super);
+	free_blocks = free_blocks > resv + margin ? free_blocks - resv - margin : 0;
+	for (uint64_t b = first; b < last; b++) {
+		blk64_t pblk = 0;
+		errcode_t err;
+
+		if (inode->i_flags & EXT4_INLINE_DATA_FL)
+			pblk = 0;
+		else if ((err = ext2fs_bmap2(fs, ino, (struct ext2_inode *)inode, NULL, 0, b, NULL,
+					     &pblk)))
+			return ext4_errno(sfs, err, ino, "mapping a block");
+		if (pblk)
+			continue;
+		if (need + 1 > free_blocks) {
+			/* What fits: up to the start of this block, or nothing. */
+			if (b * bs <= off)
+				return -ENOSPC;
+			*size = b * bs - off;
+			return 0;
+		}
+		need++;
+	}
+	return 0;
+}
+
 int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
-		    const char *buf, size_t *ret_len)
+		    const char *buf, bool privileged, size_t *ret_len)
 {
 	_cleanup_efile_ ext2_file_t file = NULL;
 	struct ext2_inode_large inode;
@@ -138,6 +179,11 @@ int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_
 		return size ? -EFBIG : 0;
 	if (size > max - off)
 		size = max - off;
+	/* libext2fs allocates only when it writes a block back, too late to say ENOSPC for
+	 * the bytes already accepted: reserve first, like the kernel's delayed allocation. */
+	r = ext4_write_fits(sfs, f->ino, &inode, off, &size, privileged);
+	if (r < 0)
+		return r;
 	err = ext2fs_file_llseek(file, off, EXT2_SEEK_SET, NULL);
 	if (err)
 		return ext4_errno(sfs, err, f->ino, "seeking in the file");

@@ -170,8 +170,9 @@ int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t
 		   size_t *ret_len);
 void ext4_file_close(struct svc_fs *sfs, struct ext4_file *f);
 /* Writes buf at off (append: at the end of the file); *ret_len is what was written. */
+/* privileged: may use the reserved blocks (root, s_def_resuid, s_def_resgid). */
 int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
-		    const char *buf, size_t *ret_len);
+		    const char *buf, bool privileged, size_t *ret_len);
 /* Changes the size of inode ino: blocks past the new end are freed. */
 int ext4_truncate(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
 		  uint64_t size);

@@ -702,7 +702,11 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 	{
 		FS_LOCKED(sfs);
-		r = ext4_file_write(sfs, f, (uint64_t)off, size, buf, &len);
+		const struct fuse_ctx *ctx = fuse_req_ctx(req);
+		bool privileged = ctx->uid == 0 || ctx->uid == sfs->fs->super->s_def_resuid ||
+				  ctx->gid == sfs->fs->super->s_def_resgid;
+
+		r = ext4_file_write(sfs, f, (uint64_t)off, size, buf, privileged, &len);
 	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
