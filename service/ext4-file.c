@@ -361,7 +361,52 @@ static int ext4_zero_range(struct svc_fs *sfs, ext2_ino_t ino, uint64_t off, uin
 	return ext4_efile_close(sfs, ino, &file);
 }
 
-int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, uint64_t len)
+/*
+ * Whether the blocks of [first, last) not mapped yet can all be allocated, checked before
+ * anything changes: ext2fs_fallocate() and the file layer give up with some blocks already
+ * taken, which would leave a failed fallocate with a bigger file or fewer free blocks. The
+ * margin is for the extent tree in the worst case (free space in one-block pieces, one extent
+ * each), so the allocation cannot run out half way. Reserved blocks only for privileged
+ * callers, as ext4_write_fits().
+ */
+static int ext4_alloc_fits(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+			   uint64_t first, uint64_t last, bool privileged)
+{
+	ext2_filsys fs = sfs->fs;
+	uint64_t free_blocks, resv, need = 0, per_leaf;
+
+	/* Only a punch gets here with inline data (no unwritten extents otherwise), and it
+	 * zeroes inside i_size, which stays inline: no block. */
+	if (inode->i_flags & EXT4_INLINE_DATA_FL)
+		return 0;
+
+	per_leaf = (sfs->blocksize - sizeof(struct ext3_extent_header)) /
+		   sizeof(struct ext3_extent);
+	free_blocks = ext2fs_free_blocks_count(fs->super);
+	resv = privileged ? 0 : ext2fs_r_blocks_count(fs->super);
+	free_blocks = free_blocks > resv ? free_blocks - resv : 0;
+	/* Fits even if nothing is mapped: no need to look. */
+	if (last - first + (last - first) / per_leaf + 8 <= free_blocks)
+		return 0;
+	/* Stops as soon as it cannot fit: a huge range costs at most the free blocks. */
+	for (uint64_t b = first; b < last; b++) {
+		blk64_t pblk = 0;
+		errcode_t err;
+
+		err = ext2fs_bmap2(fs, ino, (struct ext2_inode *)inode, NULL, 0, b, NULL, &pblk);
+		if (err)
+			return ext4_errno(sfs, err, ino, "mapping a block");
+		if (pblk)
+			continue;
+		need++;
+		if (need + need / per_leaf + 8 > free_blocks)
+			return -ENOSPC;
+	}
+	return 0;
+}
+
+int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, uint64_t len,
+		   bool privileged)
 {
 	ext2_filsys fs = sfs->fs;
 	struct ext2_inode_large inode;
@@ -403,6 +448,16 @@ int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, u
 
 		if (off >= size)
 			goto touch;
+		/* Zeroing a partial block that is a hole allocates it: both ends are checked
+		 * before the first is written, so ENOSPC changes nothing. */
+		r = 0;
+		if (off % bs)
+			r = ext4_alloc_fits(sfs, ino, &inode, off / bs, off / bs + 1, privileged);
+		if (r == 0 && pend % bs && (pend - 1) / bs != off / bs)
+			r = ext4_alloc_fits(sfs, ino, &inode, (pend - 1) / bs, (pend - 1) / bs + 1,
+					    privileged);
+		if (r < 0)
+			return r;
 		/* Partial blocks at either end read as zeros afterwards. */
 		if (first > last || first * bs > pend) {
 			r = ext4_zero_range(sfs, ino, off, pend - off);
@@ -426,6 +481,11 @@ int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, u
 		goto touch;
 	}
 
+	/* Holes inside i_size are written with zeros, the rest allocated unwritten: either
+	 * way every unmapped block of the range needs one, all of them or nothing. */
+	r = ext4_alloc_fits(sfs, ino, &inode, off / bs, (end + bs - 1) / bs, privileged);
+	if (r < 0)
+		return r;
 	if (mode & FALLOC_FL_ZERO_RANGE) {
 		/* Zeros written in place: slower than unwritten extents, but what reads back is
 		 * what the kernel's ZERO_RANGE gives. Beyond i_size nothing needs zeroing. */

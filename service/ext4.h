@@ -176,7 +176,9 @@ int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_
 /* Changes the size of inode ino: blocks past the new end are freed. */
 int ext4_truncate(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
 		  uint64_t size);
-int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, uint64_t len);
+/* All or nothing: ENOSPC is found before anything changes. privileged as ext4_file_write(). */
+int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, uint64_t len,
+		   bool privileged);
 int ext4_lseek(struct svc_fs *sfs, ext2_ino_t ino, uint64_t off, int whence, uint64_t *ret);
 /* Counts handles per inode; dropping the last one of an unlinked inode deletes it. */
 int ext4_open_get(struct svc_fs *sfs, ext2_ino_t ino);

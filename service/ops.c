@@ -751,7 +751,12 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	}
 	{
 		FS_LOCKED(sfs);
-		r = ext4_fallocate(sfs, node_to_ino(ino), mode, (uint64_t)offset, (uint64_t)length);
+		const struct fuse_ctx *ctx = fuse_req_ctx(req);
+		bool privileged = ctx->uid == 0 || ctx->uid == sfs->fs->super->s_def_resuid ||
+				  ctx->gid == sfs->fs->super->s_def_resgid;
+
+		r = ext4_fallocate(sfs, node_to_ino(ino), mode, (uint64_t)offset, (uint64_t)length,
+				   privileged);
 	}
 	fuse_reply_err(req, -r);
 }

@@ -2647,6 +2647,74 @@ static void t_fill(void)
 		TRUE(buf[0] == 0x5a && buf[4095] == 0x5a);
 		close(fd);
 	}
+	/* zeroing and punching inside data already there needs no new blocks: it works full
+	 * (before the large fallocates below, which leave the kernel not one block to split an
+	 * extent with) */
+	fd = last >= 1 ? open(P("f00001"), O_RDWR | O_CLOEXEC) : -1;
+	if (fd >= 0) {
+		off_t size = fst_of(fd).st_size;
+		unsigned char got[8192];
+
+		OK(fallocate(fd, FALLOC_FL_ZERO_RANGE, 65536, 8192));
+		EQ(pread(fd, got, sizeof(got), 65536), (ssize_t)sizeof(got));
+		TRUE(all_zero(got, sizeof(got)));
+		OK(fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 131072, 8192));
+		EQ(pread(fd, got, sizeof(got), 131072), (ssize_t)sizeof(got));
+		TRUE(all_zero(got, sizeof(got)));
+		EQ(pread(fd, got, 1, 131072 + 8192), 1);
+		TRUE(got[0] == 0x5a);
+		EQ(fst_of(fd).st_size, size);
+		close(fd);
+	}
+	/* fallocate on a full filesystem: a large range fails with ENOSPC.  The kernel keeps
+	 * what it allocated before it ran out (and ZERO_RANGE has zeroed the data by then), so
+	 * there the blocks it took must only be accounted for; fuse4fs checks first and changes
+	 * nothing, which libext2fs's half-done allocations would otherwise leave inconsistent. */
+	fd = open(P("f00000"), O_RDWR | O_CLOEXEC);
+	if (fd >= 0) {
+		static const struct { int mode; const char *name; } fa[] = {
+			{ 0, "default" },
+			{ FALLOC_FL_KEEP_SIZE, "KEEP_SIZE" },
+			{ FALLOC_FL_ZERO_RANGE, "ZERO_RANGE" },
+			{ FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, "ZERO_RANGE|KEEP_SIZE" },
+		};
+		struct stat s0 = fst_of(fd), sa, sb;
+		struct statvfs va, vb;
+		unsigned char got[4096];
+
+		for (size_t i = 0; i < sizeof(fa) / sizeof(fa[0]); i++) {
+			sa = fst_of(fd);
+			OK(statvfs(P("."), &va));
+			/* from inside the data to far past the end: data, holes and all */
+			int r = fallocate(fd, fa[i].mode, 4096, (off_t)v0.f_blocks * v0.f_bsize);
+			int e = r < 0 ? errno : 0;
+
+			tap_line(e == ENOSPC, "fallocate %s on a full filesystem fails with ENOSPC (got %s)",
+				 fa[i].name, errname(e));
+			sb = fst_of(fd);
+			OK(statvfs(P("."), &vb));
+			if (is_fuse) {
+				EQ(sb.st_size, sa.st_size);
+				EQ(sb.st_blocks, sa.st_blocks);
+				EQ(vb.f_bfree, va.f_bfree);
+			} else {
+				if (fa[i].mode & FALLOC_FL_KEEP_SIZE)
+					EQ(sb.st_size, sa.st_size);
+				RANGE(sb.st_size, sa.st_size, sa.st_size + (off_t)v0.f_blocks * v0.f_bsize);
+				/* what the file gained came out of the free count */
+				RANGE((long long)(va.f_bfree - vb.f_bfree) * v0.f_bsize,
+				      (long long)(sb.st_blocks - sa.st_blocks) * 512,
+				      (long long)(sb.st_blocks - sa.st_blocks) * 512 + 16 * v0.f_bsize);
+			}
+		}
+		if (is_fuse) {
+			EQ(pread(fd, got, sizeof(got), 1 << 20), (ssize_t)sizeof(got));
+			TRUE(got[0] == 0x5a && got[4095] == 0x5a);
+		}
+		/* the kernel's partial allocation is part of the file now */
+		written += fst_of(fd).st_size - s0.st_size;
+		close(fd);
+	}
 	/* every file has the size its successful writes add up to */
 	long long sizes = 0;
 	for (int i = 0; i <= last; i++)
