@@ -70,3 +70,16 @@ else
 	echo "test: clang is missing, no fuzzing run (tools/setup.sh installs it)" >&2
 	exit 1
 fi
+
+# One closing line over every meson test that ran (main and sanitizer builds), in the plain
+# "N passed, N failed" form CI reads; any failure already stopped the script above.
+/usr/bin/python3 - "$BUILD/meson-logs/testlog.json" "$SAN/meson-logs/testlog.json" <<'PY'
+import json, sys
+counts = {"passed": 0, "failed": 0, "skipped": 0}
+for path in sys.argv[1:]:
+    for line in open(path):
+        r = json.loads(line)["result"]
+        key = {"OK": "passed", "SKIP": "skipped", "EXPECTEDFAIL": "passed"}.get(r, "failed")
+        counts[key] += 1
+print(f"tests: {counts['passed']} passed, {counts['failed']} failed, {counts['skipped']} skipped")
+PY
