@@ -740,7 +740,15 @@ def mount_walk(fuse4fs, img, mnt, timeout, mem_mb):
         outcome, detail = "hang", "walk of the mount timed out after %d s" % timeout
         fuse_conn_abort(mnt)
     if srv.poll() is not None:
-        outcome, detail = "crash", "server died during the walk: exit %s" % srv.returncode
+        # Direct mode mounts before the confined server child opens the image (docs/sandbox.md),
+        # so a refused image can be seen mounted for a moment: the monitor then removes the
+        # mount and exits 1 with the reason. That is a refusal; any other exit is a crash.
+        err = srv.stderr.read()
+        if srv.returncode == 1 and err.strip() and not SANITIZER.search(err):
+            outcome, detail = "refused", err.strip().splitlines()[-1]
+        else:
+            outcome, detail = "crash", "server died during the walk: exit %s: %s" % (
+                srv.returncode, err[-300:])
     subprocess.run(["umount", mnt], stderr=subprocess.DEVNULL)
     if any(line.split()[1] == mnt for line in open("/proc/self/mounts")):
         fuse_conn_abort(mnt)
