@@ -33,13 +33,11 @@ MODES=crash,crash-service,fuse-to-kernel,kernel-to-fuse
 while (($#)); do
 	case $1 in
 	--fuse4fs) FUSE4FS=$2; shift 2 ;;
-	--build-root) BUILD=$2; shift 2 ;;
-	--prefix) F4_PREFIX=$2; shift 2 ;;
-	--bindir) F4_BINDIR=$2; shift 2 ;;
-	--sbindir) F4_SBINDIR=$2; shift 2 ;;
-	--unitdir) F4_UNITDIR=$2; shift 2 ;;
 	--only) MODES=$2; shift 2 ;;
-	*) die "unknown argument '$1'" ;;
+	*)
+		install_option "$1" "${2-}" || die "unknown argument '$1'"
+		shift 2
+		;;
 	esac
 done
 want() { [[ ,$MODES, == *,$1,* ]]; }

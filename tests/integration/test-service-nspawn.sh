@@ -16,18 +16,7 @@ source "$F4_LIB_DIR/mkimage.sh"
 # shellcheck source=tests/lib/nspawn.sh
 source "$F4_LIB_DIR/nspawn.sh"
 
-BUILD=
-while (($#)); do
-	case $1 in
-	--build-root) BUILD=$2; shift 2 ;;
-	--prefix) F4_PREFIX=$2; shift 2 ;;
-	--bindir) F4_BINDIR=$2; shift 2 ;;
-	--sbindir) F4_SBINDIR=$2; shift 2 ;;
-	--unitdir) F4_UNITDIR=$2; shift 2 ;;
-	*) die "unknown argument '$1'" ;;
-	esac
-done
-[[ -d $BUILD ]] || die "--build-root DIR is required"
+parse_install_args "$@"
 
 require_root
 # Not a skip: this test is the proof that the product works, CI must run it.

@@ -41,6 +41,30 @@ stage_install() { # stage_install BUILD STAGE
 	while d=$(dirname "$d") && [[ $d != / ]]; do chmod o+x "$d"; done
 }
 
+# The install-path arguments tests/integration/meson.build passes to every test that stages an
+# install. install_option ARG VALUE takes one of them (setting BUILD or an F4_* path) and returns
+# 1 for any other argument, so a test with options of its own can still parse them itself;
+# parse_install_args ARGS... is the whole loop for tests that have none.
+install_option() {
+	case $1 in
+	--build-root) BUILD=$2 ;;
+	--prefix) F4_PREFIX=$2 ;;
+	--bindir) F4_BINDIR=$2 ;;
+	--sbindir) F4_SBINDIR=$2 ;;
+	--unitdir) F4_UNITDIR=$2 ;;
+	*) return 1 ;;
+	esac
+}
+
+parse_install_args() {
+	BUILD=
+	while (($#)); do
+		install_option "$1" "${2-}" || die "unknown argument '$1'"
+		shift 2
+	done
+	[[ -d $BUILD ]] || die "--build-root DIR is required"
+}
+
 ct() { nsenter -t "$F4_CT" -a -- "$@"; }
 
 nspawn_start() { # nspawn_start STAGE
