@@ -60,6 +60,15 @@ static int ext4_check_name(const char *name)
 	return 0;
 }
 
+/* What every operation that adds `name` checks first: a writable filesystem, then a name that
+ * can be stored (before anything is written, so a bad name leaves no trace on disk). */
+static int ext4_check_new_name(struct svc_fs *sfs, const char *name)
+{
+	int r = ext4_check_rw(sfs);
+
+	return r < 0 ? r : ext4_check_name(name);
+}
+
 /* A directory we may add names to: exists, is a directory, is not being deleted. */
 static int ext4_dir_for_write(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *ret)
 {
@@ -412,10 +421,7 @@ int ext4_mknod(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 	errcode_t err;
 	int r;
 
-	r = ext4_check_rw(sfs);
-	if (r < 0)
-		return r;
-	r = ext4_check_name(name);
+	r = ext4_check_new_name(sfs, name);
 	if (r < 0)
 		return r;
 	switch (mode & S_IFMT) {
@@ -497,10 +503,7 @@ int ext4_mkdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 	errcode_t err;
 	int r;
 
-	r = ext4_check_rw(sfs);
-	if (r < 0)
-		return r;
-	r = ext4_check_name(name);
+	r = ext4_check_new_name(sfs, name);
 	if (r < 0)
 		return r;
 	r = ext4_dir_for_write(sfs, dir, &dinode);
@@ -637,10 +640,7 @@ int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const cha
 	errcode_t err;
 	int r;
 
-	r = ext4_check_rw(sfs);
-	if (r < 0)
-		return r;
-	r = ext4_check_name(name);
+	r = ext4_check_new_name(sfs, name);
 	if (r < 0)
 		return r;
 	/* The kernel's limit: the target and its NUL in one block. */
@@ -683,10 +683,7 @@ int ext4_link(struct svc_fs *sfs, ext2_ino_t ino, ext2_ino_t dir, const char *na
 	struct timespec now;
 	int r;
 
-	r = ext4_check_rw(sfs);
-	if (r < 0)
-		return r;
-	r = ext4_check_name(name);
+	r = ext4_check_new_name(sfs, name);
 	if (r < 0)
 		return r;
 	r = ext4_dir_for_write(sfs, dir, &dinode);

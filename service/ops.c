@@ -419,6 +419,17 @@ static void op_statfs(fuse_req_t req, fuse_ino_t ino)
 		fuse_reply_statfs(req, &st);
 }
 
+/* getxattr and listxattr answer alike: the needed size to a size-0 probe, else the bytes. */
+static void reply_xattr(fuse_req_t req, int r, size_t size, const char *buf, size_t len)
+{
+	if (r < 0)
+		fuse_reply_err(req, -r);
+	else if (size == 0)
+		fuse_reply_xattr(req, len);
+	else
+		fuse_reply_buf(req, buf, len);
+}
+
 static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t size)
 {
 	struct svc_fs *sfs = req_fs(req);
@@ -437,12 +448,7 @@ static void op_getxattr(fuse_req_t req, fuse_ino_t ino, const char *name, size_t
 		FS_LOCKED(sfs);
 		r = ext4_getxattr(sfs, node_to_ino(ino), name, buf, size, &len);
 	}
-	if (r < 0)
-		fuse_reply_err(req, -r);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	reply_xattr(req, r, size, buf, len);
 }
 
 static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
@@ -465,12 +471,7 @@ static void op_listxattr(fuse_req_t req, fuse_ino_t ino, size_t size)
 		/* Approximates the kernel's CAP_SYS_ADMIN test for listing trusted.*. */
 		r = ext4_listxattr(sfs, node_to_ino(ino), ctx->uid == 0, buf, size, &len);
 	}
-	if (r < 0)
-		fuse_reply_err(req, -r);
-	else if (size == 0)
-		fuse_reply_xattr(req, len);
-	else
-		fuse_reply_buf(req, buf, len);
+	reply_xattr(req, r, size, buf, len);
 }
 
 static struct ext4_cred req_cred(fuse_req_t req)
