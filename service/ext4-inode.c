@@ -381,3 +381,19 @@ int ext4_setattr(struct svc_fs *sfs, ext2_ino_t ino, const struct ext4_setattr *
 		return r;
 	return ext4_acl_chmod(sfs, ino, sa->mode);
 }
+
+/* A change that alters only the inode's metadata elsewhere (a link, a rename, an xattr) still
+ * moves its ctime, as the kernel does. */
+int ext4_touch_ctime(struct svc_fs *sfs, ext2_ino_t ino)
+{
+	struct ext2_inode_large inode;
+	struct timespec now;
+	int r;
+
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	ext4_now(&now);
+	ext4_inode_set_time(sfs, &inode, EXT4_CTIME, &now);
+	return ext4_inode_write(sfs, ino, &inode);
+}

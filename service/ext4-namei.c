@@ -857,20 +857,6 @@ static int ext4_reparent(struct svc_fs *sfs, ext2_ino_t ino, ext2_ino_t from, ex
 	return ext4_dir_touch(sfs, to, +1);
 }
 
-static int ext4_touch_ctime(struct svc_fs *sfs, ext2_ino_t ino)
-{
-	struct ext2_inode_large inode;
-	struct timespec now;
-	int r;
-
-	r = ext4_inode_read(sfs, ino, &inode);
-	if (r < 0)
-		return r;
-	ext4_now(&now);
-	ext4_inode_set_time(sfs, &inode, EXT4_CTIME, &now);
-	return ext4_inode_write(sfs, ino, &inode);
-}
-
 static int ext4_exchange(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
 			 const struct ext2_inode_large *inode, ext2_ino_t newdir,
 			 const char *newname, ext2_ino_t target,

@@ -133,20 +133,6 @@ static bool ext4_xattr_settable(const char *name)
 	return ext4_xattr_served(name, true);
 }
 
-static int ext4_xattr_touch(struct svc_fs *sfs, ext2_ino_t ino)
-{
-	struct ext2_inode_large inode;
-	struct timespec now;
-	int r;
-
-	r = ext4_inode_read(sfs, ino, &inode);
-	if (r < 0)
-		return r;
-	ext4_now(&now);
-	ext4_inode_set_time(sfs, &inode, EXT4_CTIME, &now);
-	return ext4_inode_write(sfs, ino, &inode);
-}
-
 static int ext4_xattr_set_raw(struct svc_fs *sfs, ext2_ino_t ino, const char *name,
 			      const void *value, size_t size, int flags)
 {
@@ -464,7 +450,7 @@ int ext4_setxattr(struct svc_fs *sfs, ext2_ino_t ino, const char *name, const vo
 		r = ext4_xattr_set_raw(sfs, ino, name, value, size, flags);
 	if (r < 0)
 		return r;
-	return ext4_xattr_touch(sfs, ino);
+	return ext4_touch_ctime(sfs, ino);
 }
 
 int ext4_removexattr(struct svc_fs *sfs, ext2_ino_t ino, const char *name)
@@ -498,5 +484,5 @@ int ext4_removexattr(struct svc_fs *sfs, ext2_ino_t ino, const char *name)
 	err = ext2fs_xattrs_close(&h);
 	if (err)
 		return ext4_errno(sfs, err, ino, "writing extended attributes");
-	return ext4_xattr_touch(sfs, ino);
+	return ext4_touch_ctime(sfs, ino);
 }

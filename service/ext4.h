@@ -103,6 +103,7 @@ void ext4_inode_stat(struct svc_fs *sfs, ext2_ino_t ino, const struct ext2_inode
 		     struct stat *ret);
 /* Writes the whole inode (checksum by libext2fs). */
 int ext4_inode_write(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode);
+int ext4_touch_ctime(struct svc_fs *sfs, ext2_ino_t ino);
 enum ext4_time_field { EXT4_ATIME, EXT4_MTIME, EXT4_CTIME, EXT4_CRTIME };
 void ext4_inode_set_time(struct svc_fs *sfs, struct ext2_inode_large *inode,
 			 enum ext4_time_field which, const struct timespec *ts);
