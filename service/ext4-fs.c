@@ -516,9 +516,10 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 		ext2fs_close_free(&fs);
 		return -r;
 	}
-	log_debug("Opened %s: block size %u, %u inodes, features 0x%x/0x%x/0x%x", dev,
+	log_debug("Opened %s: block size %u, %u inodes, features 0x%x/0x%x/0x%x, CRC32C %s", dev,
 		  fs->blocksize, fs->super->s_inodes_count, fs->super->s_feature_compat,
-		  fs->super->s_feature_incompat, fs->super->s_feature_ro_compat);
+		  fs->super->s_feature_incompat, fs->super->s_feature_ro_compat,
+		  ext4_crc32c_hw() ? "SSE4.2" : "libext2fs");
 	sfs->overlay = TAKE_PTR(overlay);
 	*ret = TAKE_PTR(sfs);
 	return 0;

@@ -91,6 +91,13 @@ int ext4_check_rw(struct svc_fs *sfs);
 /* The largest file size the kernel allows on this filesystem (s_maxbytes). */
 uint64_t ext4_max_file_size(struct svc_fs *sfs, const struct ext2_inode_large *inode);
 
+/* io-crc32c.c: ext2fs_crc32c_le() for libext2fs, with the CPU's crc32 instruction. */
+
+/* Whether the CPU's instruction is used (else libext2fs's own table-driven code). */
+bool ext4_crc32c_hw(void);
+/* libext2fs's own ext2fs_crc32c_le(), which ours replaces: for comparing the two. */
+uint32_t ext4_crc32c_lib(uint32_t crc, unsigned char const *p, size_t len);
+
 /* ext4-inode.c */
 
 /* Inode numbers a directory entry may name: the root, or a non-reserved inode. */
