@@ -7,7 +7,7 @@
 # hits them all alike), then a table of medians and ratios to the kernel.  See bench/README.md.
 #
 #   bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]] [--build DIR]
-#                [--out FILE] [--strace]
+#                [--out FILE] [--strace] [--dropin FILE]
 #
 # Not part of the test suite.  Needs root; installs fio and fuse2fs itself when missing.
 set -euo pipefail
@@ -28,6 +28,7 @@ REPS=
 ONLY=
 OUT=
 STRACE=0
+DROPIN=
 usage() {
 	sed -n '/^#   bench/,/^#   *\[--out/p' "$0" | sed 's/^# \{0,3\}//'
 	echo "workloads: ${WORKLOADS[*]} (mount and unmount latency and the server's peak RSS are"
@@ -42,6 +43,7 @@ while (($#)); do
 	--build) BUILD=$2; shift 2 ;;
 	--out) OUT=$2; shift 2 ;;
 	--strace) STRACE=1; shift ;;
+	--dropin) DROPIN=$(realpath "$2"); shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
@@ -56,7 +58,9 @@ done
 want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 
 # Sizes.  --quick is for developing the script on a shared machine: small and one repetition.
+MOUNTS=10 # warm remounts per repetition of the mount workload
 if ((QUICK)); then
+	MOUNTS=5
 	REPS=${REPS:-1} SEQ_MIB=64 FIO_MIB=32 FIO_SECS=1 NFILES=2000 TAR_DIRS=(usr/include/linux)
 else
 	REPS=${REPS:-3} SEQ_MIB=1024 FIO_MIB=256 FIO_SECS=3 NFILES=20000
@@ -134,6 +138,13 @@ if [[ " ${SYS[*]} " == *" service "* ]]; then
 	fi
 	stage_install "$BUILD" "$F4_WORK/stage"
 	nspawn_start "$F4_WORK/stage"
+	if [[ -n $DROPIN ]]; then
+		# What one unit directive costs: the service with a drop-in that changes it.
+		[[ -f $DROPIN ]] || die "--dropin $DROPIN is not a file"
+		install -D -m 0644 "$DROPIN" "/proc/$F4_CT/root/etc/systemd/system/fuse4fs@.service.d/bench.conf"
+		ct systemctl daemon-reload
+		log "fuse4fs@.service with the drop-in $DROPIN"
+	fi
 	ct systemctl start fuse4fs.socket
 fi
 # After the container's: runs before it stops, while the service can still answer.
@@ -308,11 +319,10 @@ print("%.1f" % (j["read"]["iops"] + j["write"]["iops"]))' "$out")
 	fi
 }
 
-# ---- one session: a fresh image, every selected workload, on one system ---------------------
-session() {
-	local sys=$1 img=$F4_WORK/$1.img secs
+# ---- one session: a fresh image, one workload, on one system ------------------------------
+session_begin() {
+	local sys=$1 img=$F4_WORK/$1.img
 	CUR_IMG=$img
-	PEAK_KIB=0
 	local features=()
 	# fuse2fs 1.47 refuses to mount a journalled filesystem read-write ("Writing to the journal
 	# is not supported"): it gets the same image without a journal, and so writes less.
@@ -327,60 +337,14 @@ session() {
 	fi
 	drop_caches
 	sys_mount "$sys" "$img"
+}
 
-	if want seq; then
-		secs=$(timed_sh "dd if=/dev/zero of='$MNT/seq.dat' bs=1M count=$SEQ_MIB conv=fsync status=none")
-		rec "$sys" seqwrite "$(awk -v m="$SEQ_MIB" -v s="$secs" 'BEGIN { print m * 1.048576 / s }')"
-		remount_cold "$sys" "$img"
-		secs=$(timed_sh "dd if='$MNT/seq.dat' of=/dev/null bs=1M status=none")
-		rec "$sys" seqread "$(awk -v m="$SEQ_MIB" -v s="$secs" 'BEGIN { print m * 1.048576 / s }')"
-		ush "rm -f '$MNT/seq.dat'"
-	fi
-
-	if want fio; then
-		# A fully allocated file, laid out once; each job starts on a cold mount.
-		ush "dd if=/dev/zero of='$MNT/fio.dat' bs=1M count=$FIO_MIB conv=fsync status=none"
-		local mode rw qd direct
-		for mode in buf direct; do
-			direct=0
-			[[ $mode == direct ]] && direct=1
-			for rw in randread randwrite; do
-				for qd in 1 16; do
-					remount_cold "$sys" "$img"
-					fio_job "$sys" "fio-$mode-$rw-qd$qd" "$rw" "$direct" "$qd"
-				done
-			done
-		done
-		ush "rm -f '$MNT/fio.dat'"
-	fi
-
-	if want files; then
-		ush "mkdir '$MNT/files'"
-		local op
-		secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" create "$MNT/files" "$NFILES" "$NDIRS")
-		rec "$sys" create "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
-		remount_cold "$sys" "$img"
-		secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" stat "$MNT/files" "$NFILES" "$NDIRS")
-		rec "$sys" stat-cold "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
-		for op in stat rename unlink; do
-			secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" "$op" "$MNT/files" "$NFILES" "$NDIRS")
-			[[ $op == stat ]] && op=stat-warm
-			rec "$sys" "$op" "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
-		done
-		ush "rmdir '$MNT/files'"
-	fi
-
-	if want untar; then
-		ush "mkdir '$MNT/src'"
-		# syncfs: the kernel's ext4 would otherwise be timed on its page cache alone.
-		rec "$sys" untar "$(timed_sh "tar -xf '$F4_WORK/src.tar' -C '$MNT/src' && sync -f '$MNT'")"
-		remount_cold "$sys" "$img"
-		rec "$sys" findcat "$(timed_sh "cd '$MNT/src' && find . -type f -print0 | xargs -0 cat >/dev/null")"
-		rec "$sys" rmrf "$(timed_sh "rm -rf '$MNT/src' && sync -f '$MNT'")"
-	fi
-
+session_end() {
+	local sys=$1 img=$F4_WORK/$1.img
 	sys_umount "$sys"
+	# One sample per session; table.py keeps the highest of a repetition.
 	[[ $sys == kernel ]] || rec "$sys" rss "$(awk -v k="$PEAK_KIB" 'BEGIN { print k / 1024 }')"
+	PEAK_KIB=0
 	if [[ -n $KLOOP ]]; then
 		f4_detach_if_ours "$KLOOP" "$img"
 		KLOOP=
@@ -390,17 +354,90 @@ session() {
 		{ head -n 20 "$F4_WORK/fsck-$sys.txt" >&2; log "e2fsck found problems after $sys (above)"; }
 	rm -f "$img"
 }
+PEAK_KIB=0
+
+# The workloads; each runs on a mounted fresh image and leaves it mounted.
+w_mount() { # warm remounts: what a user waits for when the image is in the page cache
+	local i
+	for ((i = 0; i < MOUNTS; i++)); do
+		sys_umount "$1"
+		sys_mount "$1" "$CUR_IMG"
+	done
+}
+
+w_seq() {
+	local sys=$1 img=$CUR_IMG secs
+	secs=$(timed_sh "dd if=/dev/zero of='$MNT/seq.dat' bs=1M count=$SEQ_MIB conv=fsync status=none")
+	rec "$sys" seqwrite "$(awk -v m="$SEQ_MIB" -v s="$secs" 'BEGIN { print m * 1.048576 / s }')"
+	remount_cold "$sys" "$img"
+	secs=$(timed_sh "dd if='$MNT/seq.dat' of=/dev/null bs=1M status=none")
+	rec "$sys" seqread "$(awk -v m="$SEQ_MIB" -v s="$secs" 'BEGIN { print m * 1.048576 / s }')"
+	ush "rm -f '$MNT/seq.dat'"
+}
+
+w_fio() {
+	local sys=$1 img=$CUR_IMG mode rw qd direct
+	# A fully allocated file, laid out once; each job starts on a cold mount.
+	ush "dd if=/dev/zero of='$MNT/fio.dat' bs=1M count=$FIO_MIB conv=fsync status=none"
+	for mode in buf direct; do
+		direct=0
+		[[ $mode == direct ]] && direct=1
+		for rw in randread randwrite; do
+			for qd in 1 16; do
+				remount_cold "$sys" "$img"
+				fio_job "$sys" "fio-$mode-$rw-qd$qd" "$rw" "$direct" "$qd"
+			done
+		done
+	done
+	ush "rm -f '$MNT/fio.dat'"
+}
+
+w_files() {
+	local sys=$1 img=$CUR_IMG op secs
+	ush "mkdir '$MNT/files'"
+	secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" create "$MNT/files" "$NFILES" "$NDIRS")
+	rec "$sys" create "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
+	remount_cold "$sys" "$img"
+	secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" stat "$MNT/files" "$NFILES" "$NDIRS")
+	rec "$sys" stat-cold "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
+	for op in stat rename unlink; do
+		secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" "$op" "$MNT/files" "$NFILES" "$NDIRS")
+		[[ $op == stat ]] && op=stat-warm
+		rec "$sys" "$op" "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
+	done
+	ush "rmdir '$MNT/files'"
+}
+
+w_untar() {
+	local sys=$1 img=$CUR_IMG
+	ush "mkdir '$MNT/src'"
+	# syncfs: the kernel's ext4 would otherwise be timed on its page cache alone.
+	rec "$sys" untar "$(timed_sh "tar -xf '$F4_WORK/src.tar' -C '$MNT/src' && sync -f '$MNT'")"
+	remount_cold "$sys" "$img"
+	rec "$sys" findcat "$(timed_sh "cd '$MNT/src' && find . -type f -print0 | xargs -0 cat >/dev/null")"
+	rec "$sys" rmrf "$(timed_sh "rm -rf '$MNT/src' && sync -f '$MNT'")"
+}
 
 # ---- the run ------------------------------------------------------------------------------
+# Interleaved per workload, not per system: every system runs a workload within a minute or
+# two of the others, so a burst of load from other users of the machine hits them alike, and
+# table.py compares each system to the kernel within the same repetition.
 START=$(now)
+RUN=()
+for w in "${WORKLOADS[@]}"; do want "$w" && RUN+=("$w"); done
 for ((REP = 1; REP <= REPS; REP++)); do
-	# Rotate the order: no system always runs first (after the tar) or last.
-	for ((i = 0; i < ${#SYS[@]}; i++)); do
-		s=${SYS[(i + REP - 1) % ${#SYS[@]}]}
-		step "repetition $REP/$REPS: $s"
-		t0=$(now)
-		session "$s"
-		log "$s: $((($(now) - t0) / 1000000000)) s"
+	for ((wi = 0; wi < ${#RUN[@]}; wi++)); do
+		w=${RUN[wi]}
+		# Rotate the order: no system always runs first or last.
+		for ((i = 0; i < ${#SYS[@]}; i++)); do
+			s=${SYS[(i + REP - 1 + wi) % ${#SYS[@]}]}
+			step "repetition $REP/$REPS: $w on $s"
+			t0=$(now)
+			session_begin "$s"
+			"w_$w" "$s"
+			session_end "$s"
+			log "$w on $s: $((($(now) - t0) / 1000000000)) s"
+		done
 	done
 done
 

@@ -27,7 +27,7 @@ METRICS += [
     ("rename", "rename, files/s", True),
     ("unlink", "unlink, files/s", True),
     ("untar", "untar + syncfs, s", False),
-    ("findcat", "cold find | xargs cat, s", False),
+    ("findcat", "cold find \\| xargs cat, s", False),
     ("rmrf", "rm -rf + syncfs, s", False),
     ("rss", "server peak RSS (VmHWM), MiB", False),
 ]
@@ -43,46 +43,91 @@ def fmt(v):
     return "%.2f" % v
 
 
+def per_rep(samples, metric):
+    """One value per repetition: the highest peak RSS of its sessions, the median otherwise."""
+    return {r: (max(v) if metric == "rss" else statistics.median(v)) for r, v in samples.items()}
+
+
 def main():
     path, systems = sys.argv[1], sys.argv[2].split(",")
+    # (system, metric) -> rep -> [values]
     samples, reasons = {}, {}
     with open(path) as f:
         for line in f:
-            _, system, metric, value = line.rstrip("\n").split("\t", 3)
+            rep, system, metric, value = line.rstrip("\n").split("\t", 3)
             if value.startswith("n/a"):
                 reasons[(system, metric)] = value
                 continue
-            samples.setdefault((system, metric), []).append(float(value))
-    med = {k: statistics.median(v) for k, v in samples.items()}
-    reps = max((len(v) for k, v in samples.items() if k[1] not in ("mount", "umount")), default=0)
+            samples.setdefault((system, metric), {}).setdefault(rep, []).append(float(value))
+    reps = {k: per_rep(v, k[1]) for k, v in samples.items()}
+    # The value shown: the median of the repetitions' values; for mount and unmount, of every
+    # (re)mount of the run.
+    med = {}
+    for k, v in samples.items():
+        if k[1] in ("mount", "umount"):
+            med[k] = statistics.median([x for r in v.values() for x in r])
+        else:
+            med[k] = statistics.median(reps[k].values())
+    # The ratio shown: the median of the per-repetition ratios to the kernel.  Each system ran
+    # each workload within minutes of the kernel in the same repetition, so a ratio cancels the
+    # load the machine had then; a ratio of medians would not.
+    ratios = {}
+    for (s, metric), byrep in reps.items():
+        base = reps.get(("kernel", metric))
+        if s == "kernel" or not base:
+            continue
+        rs = [byrep[r] / base[r] for r in byrep if base.get(r)]
+        if rs:
+            ratios[(s, metric)] = rs
+    nreps = max((len(v) for v in reps.values()), default=0)
     print("| workload | " + " | ".join(NAMES.get(s, s) for s in systems) + " |")
     print("|---|" + "---:|" * len(systems))
-    notes = []
+    notes, spread = [], []
     for metric, label, higher in METRICS:
         if not any((s, metric) in med or (s, metric) in reasons for s in systems):
             continue
-        cells = []
-        base = med.get(("kernel", metric))
+        cells, rcells = [], []
         for s in systems:
+            rs = ratios.get((s, metric))
             if (s, metric) in med:
-                v = med[(s, metric)]
-                cell = fmt(v)
-                if s != "kernel" and base:
+                cell = fmt(med[(s, metric)])
+                if rs:
                     # Rates as a share of the kernel's, times as a multiple of the kernel's:
                     # the way issue 6 states its targets.
-                    cell += " (%.0f%%)" % (100 * v / base) if higher else " (%.1fx)" % (v / base)
+                    r = statistics.median(rs)
+                    cell += " (%.0f%%)" % (100 * r) if higher else " (%.1fx)" % r
+                    rcells.append(", ".join(("%.0f%%" % (100 * x)) if higher else ("%.1fx" % x)
+                                            for x in rs))
+                elif s != "kernel":
+                    rcells.append("-")
             elif (s, metric) in reasons:
                 cell = "n/a"
                 notes.append("%s, %s: %s" % (NAMES.get(s, s), label, reasons[(s, metric)][4:].strip()))
+                if s != "kernel":
+                    rcells.append("n/a")
             else:
                 cell = "-"
+                if s != "kernel":
+                    rcells.append("-")
             cells.append(cell)
         print("| %s | %s |" % (label, " | ".join(cells)))
+        if "kernel" in systems and any(c not in ("-", "n/a") for c in rcells):
+            spread.append("| %s | %s |" % (label, " | ".join(rcells)))
     print()
     print("Medians of %d repetition(s); mount and unmount: medians of every (re)mount. In "
-          "brackets: rates as a share of the kernel's, times as a multiple of the kernel's." % reps)
+          "brackets: the median of the per-repetition ratios to the kernel, rates as a share "
+          "of the kernel's, times as a multiple of the kernel's." % nreps)
     for n in sorted(set(notes)):
         print("- n/a: " + n)
+    others = [s for s in systems if s != "kernel"]
+    if spread and nreps > 1:
+        print()
+        print("Per-repetition ratios to the kernel (the spread behind each median):")
+        print()
+        print("| workload | " + " | ".join(NAMES.get(s, s) for s in others) + " |")
+        print("|---|" + "---|" * len(others))
+        for line in spread:
+            print(line)
 
 
 if __name__ == "__main__":
