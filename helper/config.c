@@ -28,6 +28,9 @@ void helper_config_defaults(struct helper_config *ret)
 		.socket_devices = true,
 		.seat_devices = true,
 		.direct_fallback = false,
+		.contained_fallback = false,
+		.contained_uid_min = HELPER_CONTAINED_UID_MIN,
+		.contained_uid_max = HELPER_CONTAINED_UID_MAX,
 	};
 }
 
@@ -61,6 +64,38 @@ static int parse_count(const char *v, unsigned min, unsigned max, unsigned *ret)
 	return 0;
 }
 
+/* "MIN-MAX", plain decimal uids. The range is where contained servers get their uids from, so
+ * it must not reach root, nobody (65534), the 16-bit -1 (65535) or the 32-bit -1, and it is
+ * bounded (65536 uids) so that a typo cannot hand out half of the uid space. */
+static int parse_uid_range(const char *v, uid_t *ret_min, uid_t *ret_max)
+{
+	unsigned long long n[2] = { 0, 0 };
+	const char *c = v;
+
+	for (int i = 0; i < 2; i++) {
+		const char *start = c;
+
+		if ((c[0] == '0' && c[1] >= '0' && c[1] <= '9') || !(*c >= '0' && *c <= '9'))
+			return -EINVAL;
+		for (; *c >= '0' && *c <= '9'; c++) {
+			if (c - start >= 10)
+				return -EINVAL;
+			n[i] = n[i] * 10 + (unsigned long long)(*c - '0');
+		}
+		if (i == 0 && *c++ != '-')
+			return -EINVAL;
+	}
+	if (*c)
+		return -EINVAL;
+	if (n[0] == 0 || n[0] > n[1] || n[1] >= 0xffffffffULL || n[1] - n[0] > 0xffff)
+		return -ERANGE;
+	if ((n[0] <= 65534 && n[1] >= 65534) || (n[0] <= 65535 && n[1] >= 65535))
+		return -ERANGE;
+	*ret_min = (uid_t)n[0];
+	*ret_max = (uid_t)n[1];
+	return 0;
+}
+
 static char *strip(char *s)
 {
 	char *e;
@@ -82,8 +117,9 @@ int helper_config_parse(char *text, struct helper_config *ret, unsigned *ret_lin
 
 	helper_config_defaults(&c);
 	for (line = text; line; line = next) {
-		static const char *const keys[] = { "mount_max", "socket_devices", "seat_devices",
-						    "direct_fallback" };
+		static const char *const keys[] = { "mount_max",       "socket_devices",
+						    "seat_devices",    "direct_fallback",
+						    "contained_fallback", "contained_uids" };
 		char *eq, *key, *value;
 		unsigned k;
 		int r = 0;
@@ -138,10 +174,18 @@ int helper_config_parse(char *text, struct helper_config *ret, unsigned *ret_lin
 		case 3:
 			r = parse_bool(value, &c.direct_fallback);
 			break;
+		case 4:
+			r = parse_bool(value, &c.contained_fallback);
+			break;
+		case 5:
+			r = parse_uid_range(value, &c.contained_uid_min, &c.contained_uid_max);
+			break;
 		}
 		if (r < 0) {
-			*ret_why = k == 0 ? "mount_max must be a number from 0 to 4096"
-					  : "value must be 'yes' or 'no'";
+			*ret_why = k == 0   ? "mount_max must be a number from 0 to 4096"
+				   : k == 5 ? "contained_uids must be 'MIN-MAX', at most 65536 uids, "
+					      "not including 0, 65534, 65535 or 4294967295"
+					    : "value must be 'yes' or 'no'";
 			return -EINVAL;
 		}
 	}

@@ -95,7 +95,11 @@ static int connect_to(const char *path, int *ret_fd)
 	return 0;
 }
 
-int helper_connect(const char *device_path, bool is_block, int *ret_fd)
+/* How to get a server without systemd, for the "not running" messages. */
+#define HINT_CONTAINED                                                                         \
+	"; or let fuservicemount start it itself: 'contained_fallback = yes' in " HELPER_CONFIG_PATH
+
+int helper_connect(const char *device_path, bool is_block, bool fallback, int *ret_fd)
 {
 	char instance[256], path[sizeof(((struct sockaddr_un *)0)->sun_path) + 256];
 	bool per_device = false;
@@ -131,15 +135,17 @@ int helper_connect(const char *device_path, bool is_block, int *ret_fd)
 	}
 
 	r = connect_to(path, ret_fd);
+	if ((r == -ECONNREFUSED || r == -ENOENT) && fallback)
+		return -ENOENT;
 	if (r == -ECONNREFUSED || r == -ENOENT) {
 		/* A socket file with nobody listening: systemd stopped, or a stale file. */
 		if (per_device)
 			return log_error_errno(r, "the fuse4fs service for this device is not "
 						  "running (%m on '%s'); start it with "
-						  "'systemctl start fuse4fs@%s.socket'",
+						  "'systemctl start fuse4fs@%s.socket'" HINT_CONTAINED,
 					       path, instance);
 		return log_error_errno(r, "the fuse4fs service is not running (%m on '%s'); "
-					  "start it with 'systemctl start fuse4fs.socket'",
+					  "start it with 'systemctl start fuse4fs.socket'" HINT_CONTAINED,
 				       path);
 	}
 	if (r == -ETIMEDOUT)
@@ -151,13 +157,15 @@ int helper_connect(const char *device_path, bool is_block, int *ret_fd)
 	return r;
 
 not_running:
+	if (fallback)
+		return -ENOENT;
 	if (is_block && helper_systemd_escape_path(device_path, instance, sizeof(instance)) == 0)
 		return log_error_errno(-ENOENT, "the fuse4fs service is not running (no socket "
 						"in '%s'); start it with 'systemctl start "
 						"fuse4fs.socket', or 'systemctl start "
-						"fuse4fs@%s.socket' for this device only",
+						"fuse4fs@%s.socket' for this device only" HINT_CONTAINED,
 				       FUSE4FS_SOCKET_DIR, instance);
 	return log_error_errno(-ENOENT, "the fuse4fs service is not running (no socket in '%s'); "
-					"start it with 'systemctl start fuse4fs.socket'",
+					"start it with 'systemctl start fuse4fs.socket'" HINT_CONTAINED,
 			       FUSE4FS_SOCKET_DIR);
 }

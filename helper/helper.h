@@ -65,6 +65,8 @@ struct helper_config {
 	bool socket_devices;  /* a started fuse4fs@<dev>.socket lets users mount <dev> */
 	bool seat_devices;    /* removable/USB devices for the user at the device's seat */
 	bool direct_fallback; /* mount.fuse.fuse4fs may run the uncontained server */
+	bool contained_fallback; /* no service socket: start fuse4fs ourselves (contain.c) */
+	uid_t contained_uid_min, contained_uid_max; /* where contained servers' uids come from */
 };
 
 void helper_config_defaults(struct helper_config *ret);
@@ -208,8 +210,26 @@ int helper_check_user_mount_count(const struct helper_privs *p, unsigned max);
 
 /* Find and connect to the service socket for this device; check who owns it and who
  * answers. Logs. -ETIMEDOUT when the connection did not complete in time; any other error
- * means there is no service we may talk to. */
-int helper_connect(const char *device_path, bool is_block, int *ret_fd);
+ * means there is no service we may talk to. With fallback (contained_fallback = yes), a
+ * service that is simply not there (no socket, or nobody listening) is -ENOENT, not logged. */
+int helper_connect(const char *device_path, bool is_block, bool fallback, int *ret_fd);
+
+/* ---- contain.c ---- */
+
+/* Contained mode (docs/sandbox.md): the uids, unused by anyone else, that contained servers
+ * run as (0x7FF00000 + 4096: systemd's table leaves this part of the 32-bit space unused), and
+ * the root-owned directory of the lock files that keep one uid per living server. */
+#define HELPER_CONTAINED_UID_MIN 2146435072u
+#define HELPER_CONTAINED_UID_MAX 2146439167u
+#define HELPER_CONTAINED_DIR "/run/fuse4fs-contained"
+
+/* Start FUSE4FS_SBINDIR/fuse4fs --contained in new mount, network, IPC, UTS, PID and cgroup
+ * namespaces, an empty read-only root with /usr (and /lib, /lib64) bound read-only, as a uid
+ * of c's range that no other living server holds, without capabilities or groups, with
+ * no_new_privs and an empty environment; the server's end of a socketpair is its fd 3.
+ * *ret_sock is ours, ready for helper_mount_run(). selftest: test builds only, the validated
+ * FUSE4FS_SELFTEST to hand on (NULL: none). Logs. */
+int helper_contain_start(const struct helper_config *c, const char *selftest, int *ret_sock);
 
 /* ---- mountinfo.c ---- */
 

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
 
 #include "config.h"
 #include "fs.h"
@@ -18,6 +19,7 @@ static void help(void)
 {
 	printf("Usage: fuse4fs [-o OPTIONS] [-f] [-d] DEVICE MOUNTPOINT\n"
 	       "       fuse4fs --service [-d]\n"
+	       "       fuse4fs --contained [-d]\n"
 	       "\n"
 	       "Serves the ext2/ext3/ext4 filesystem on DEVICE (a block device or an image\n"
 	       "file) read-only over FUSE.\n"
@@ -26,6 +28,7 @@ static void help(void)
 	       "  -V, --version    show the version\n"
 	       "  -d, --debug      trace every request (stays in the foreground)\n"
 	       "  --service        serve one mount for fuservicemount (started by systemd)\n"
+	       "  --contained      the same, started by fuservicemount in its own sandbox\n"
 	       "  -f               stay in the foreground (direct mode)\n"
 	       "  -o OPTIONS       mount options (direct mode): ro, rw (default: rw if DEVICE is\n"
 	       "                   writable), noatime, relatime, strictatime, and FUSE options\n"
@@ -35,7 +38,7 @@ static void help(void)
 int main(int argc, char **argv)
 {
 	struct svc_fs_options opts = { .read_only = true };
-	bool service = false;
+	bool service = false, contained = false;
 	char **rest;
 	int nrest = 0;
 
@@ -59,6 +62,8 @@ int main(int argc, char **argv)
 			opts.debug = true;
 		} else if (strcmp(a, "--service") == 0) {
 			service = true;
+		} else if (strcmp(a, "--contained") == 0) {
+			contained = true;
 		} else if (strcmp(a, "-o") == 0 && i + 1 < argc) {
 			/* Keep the option list with its switch, even if it starts with '-'. */
 			rest[nrest++] = argv[i++];
@@ -71,12 +76,18 @@ int main(int argc, char **argv)
 	log_setup(opts.debug);
 
 	int status;
-	if (service) {
-		if (nrest > 1) {
-			log_error("--service takes no other arguments (got '%s')", rest[1]);
+	if (service || contained) {
+		if (nrest > 1 || (service && contained)) {
+			log_error("--service and --contained take no other arguments (got '%s')",
+				  nrest > 1 ? rest[1] : "--service --contained");
 			status = 2;
+		} else if (contained && prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) < 0) {
+			/* Our uid is ours alone, but a core dump or /proc/<pid>/mem of a server
+			 * holding a user's data is still nobody's business but root's. */
+			log_error("Could not mark the process non-dumpable: %m");
+			status = 1;
 		} else {
-			status = service_mode_run(&opts);
+			status = service_mode_run(&opts, contained);
 		}
 	} else {
 		status = direct_mode_run(nrest, rest, &opts);

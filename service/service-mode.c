@@ -382,11 +382,23 @@ static int svc_serve(struct fuse_session *se)
 	return 0;
 }
 
-/* sd_listen_fds(): exactly one fd, an accepted AF_UNIX SOCK_SEQPACKET connection. */
-static int svc_get_connection(int *ret)
+/* sd_listen_fds(): exactly one fd, an accepted AF_UNIX SOCK_SEQPACKET connection. Contained
+ * mode (fuservicemount started us, helper/contain.c): fd 3 is our end of its socketpair. */
+static int svc_get_connection(bool contained, int *ret)
 {
 	int n, r;
 
+	if (contained) {
+		r = sd_is_socket(SVC_CONTAINED_FD, AF_UNIX, SOCK_SEQPACKET, 0);
+		if (r <= 0) {
+			log_error("fuse4fs --contained is started by fuservicemount only "
+				  "(fd %d is not an AF_UNIX SOCK_SEQPACKET socket)",
+				  SVC_CONTAINED_FD);
+			return r < 0 ? r : -ENOTSOCK;
+		}
+		*ret = SVC_CONTAINED_FD;
+		return 0;
+	}
 	n = sd_listen_fds(1);
 	if (n < 0)
 		return log_error_errno(n, "fuse4fs --service must be started by fuse4fs.socket");
@@ -408,7 +420,7 @@ static int svc_get_connection(int *ret)
 	return 0;
 }
 
-int service_mode_run(const struct svc_fs_options *opts)
+int service_mode_run(const struct svc_fs_options *opts, bool contained)
 {
 	struct svc_conn conn = {.sock = -1, .version = PROTO_VERSION_MIN};
 	struct svc_mount mnt = {0};
@@ -418,7 +430,7 @@ int service_mode_run(const struct svc_fs_options *opts)
 
 	proto_msg_init(&mnt.ctx, PROTO_MSG_MOUNT_CONTEXT, PROTO_VERSION_MIN);
 
-	r = svc_get_connection(&conn.sock);
+	r = svc_get_connection(contained, &conn.sock);
 	if (r < 0)
 		return 1;
 

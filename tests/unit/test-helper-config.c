@@ -29,7 +29,10 @@ static int parse(const char *text, struct helper_config *c)
 static bool config_eq(const struct helper_config *a, const struct helper_config *b)
 {
 	return a->mount_max == b->mount_max && a->socket_devices == b->socket_devices &&
-	       a->seat_devices == b->seat_devices && a->direct_fallback == b->direct_fallback;
+	       a->seat_devices == b->seat_devices && a->direct_fallback == b->direct_fallback &&
+	       a->contained_fallback == b->contained_fallback &&
+	       a->contained_uid_min == b->contained_uid_min &&
+	       a->contained_uid_max == b->contained_uid_max;
 }
 
 static char tmpdir[] = "/tmp/test-helper-config-XXXXXX";
@@ -90,6 +93,33 @@ int main(void)
 	TAP_EQ_INT(parse("seat_devices = no\x1b[2J\n", &c), -EINVAL);
 	TAP_EQ_INT(parse("seat_devices = n\xc3\xb6\n", &c), -EINVAL);
 	TAP_EQ_INT(parse("[section]\n", &c), -EINVAL);
+
+	/* Contained mode: off unless asked for; the uid range is bounded and never reaches root,
+	 * nobody, 65535 or (uid_t)-1, whatever was written. */
+	TAP_OK(!d.contained_fallback);
+	TAP_EQ_INT(d.contained_uid_min, HELPER_CONTAINED_UID_MIN);
+	TAP_EQ_INT(d.contained_uid_max, HELPER_CONTAINED_UID_MAX);
+	TAP_EQ_INT(parse("contained_fallback = yes\ncontained_uids = 70000-70099\n", &c), 0);
+	TAP_OK(c.contained_fallback);
+	TAP_EQ_INT(c.contained_uid_min, 70000);
+	TAP_EQ_INT(c.contained_uid_max, 70099);
+	TAP_EQ_INT(parse("contained_uids = 4294901759-4294967294\n", &c), 0);
+	TAP_OK(c.contained_uid_max == 4294967294u);
+	TAP_EQ_INT(parse("contained_fallback = 1\n", &c), -EINVAL);
+	TAP_EQ_INT(parse("contained_uids = 0-10\n", &c), -EINVAL);          /* root */
+	TAP_EQ_INT(parse("contained_uids = 65000-65600\n", &c), -EINVAL);   /* nobody */
+	TAP_EQ_INT(parse("contained_uids = 65535-65535\n", &c), -EINVAL);   /* 16-bit -1 */
+	TAP_EQ_INT(parse("contained_uids = 4294967290-4294967295\n", &c), -EINVAL); /* -1 */
+	TAP_EQ_INT(parse("contained_uids = 70000-135536\n", &c), -EINVAL);  /* 65537 uids */
+	TAP_EQ_INT(parse("contained_uids = 70100-70000\n", &c), -EINVAL);   /* reversed */
+	TAP_EQ_INT(parse("contained_uids = 70000\n", &c), -EINVAL);
+	TAP_EQ_INT(parse("contained_uids = 70000-\n", &c), -EINVAL);
+	TAP_EQ_INT(parse("contained_uids = -70000\n", &c), -EINVAL);
+	TAP_EQ_INT(parse("contained_uids = 070000-70001\n", &c), -EINVAL);
+	TAP_EQ_INT(parse("contained_uids = 70000 - 70001\n", &c), -EINVAL);
+	TAP_EQ_INT(parse("contained_uids = 70000-70001x\n", &c), -EINVAL);
+	TAP_EQ_INT(parse("contained_uids = 4294967296-4294967297\n", &c), -EINVAL); /* > 32 bits */
+	TAP_EQ_INT(parse("contained_uids = 99999999999-99999999999\n", &c), -EINVAL);
 
 	/* Loading: ownership and mode of the file, missing file. */
 	if (!mkdtemp(tmpdir))

@@ -1,0 +1,184 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Contained mode (docs/sandbox.md): no systemd at all, `contained_fallback = yes`, and the
+# installed setuid helper, run by an ordinary user, starts fuse4fs itself in its own sandbox.
+# Needs a test build (-Dtest_hooks=true): the helper hands FUSE4FS_SELFTEST on to the server.
+#
+#  - with the key off: exit 3, a message naming the key, no server started, nothing mounted;
+#  - a mount is served; the server's uid is in contained_uids, not root, not the caller's; no
+#    capabilities (bounding set included), no_new_privs, seccomp; its own pid (it is pid 1),
+#    mount, network (only lo), IPC, UTS and cgroup namespaces; a root holding only usr, lib,
+#    lib64; its own session; the caller cannot signal it; its uid lock is held;
+#  - open /etc/passwd, AF_UNIX sockets, fork, executable memory fail with EPERM inside it;
+#  - socket(AF_INET), mount, ptrace and execve kill it, and so does SIGKILL: each time the mount
+#    answers ENOTCONN, its user removes it with fuservicemount -u, another mount goes on being
+#    served, and the uid lock is free again.
+#
+#   test-contained.sh --build-root DIR --prefix P --bindir D --sbindir D --unitdir D
+set -euo pipefail
+# The helper runs the server at its compiled-in path and reads /etc/fuse4fs: both are replaced
+# for this test only, in a mount namespace of its own.
+if [[ -z ${F4_CONTAINED_NS:-} ]]; then
+	F4_CONTAINED_NS=1 exec unshare -m --propagation private -- "$0" "$@"
+fi
+# shellcheck source=tests/lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/mkimage.sh
+source "$F4_LIB_DIR/mkimage.sh"
+# shellcheck source=tests/lib/nspawn.sh
+source "$F4_LIB_DIR/nspawn.sh"
+# shellcheck source=tests/lib/sandbox-probes.sh
+source "$F4_LIB_DIR/sandbox-probes.sh"
+
+parse_install_args "$@"
+require_root
+make_workdir
+ensure_test_user
+
+UID_MIN=2146435072 # helper/helper.h HELPER_CONTAINED_UID_MIN..MAX, the default contained_uids
+UID_MAX=2146439167
+LOCKDIR=/run/fuse4fs-contained
+
+step "staging the install, in place of the install prefix (this namespace only)"
+stage_install "$BUILD" "$F4_WORK/stage"
+H=$F4_HELPER
+mount --bind "$F4_WORK/stage$F4_PREFIX" "$F4_PREFIX"
+defer "umount -l '$F4_PREFIX'"
+[[ -x ${F4_SBINDIR:-$F4_PREFIX/sbin}/fuse4fs ]] || die "no server at the compiled-in path"
+# No service socket: an empty socket directory here, whatever other tests run at the same time
+# (the lock only for the moment we look at the real one).
+lock_sockdir
+mount -t tmpfs -o mode=0755,size=64k fuse4fs-test-nosockets "$F4_SOCKDIR"
+defer "umount -l '$F4_SOCKDIR'"
+exec {F4_LOCK_FD}>&-
+# The configuration, in a private /etc/fuse4fs.
+mkdir -p "$F4_WORK/etc-fuse4fs"
+[[ -d /etc/fuse4fs ]] || { mkdir -m 0755 /etc/fuse4fs; defer "rmdir /etc/fuse4fs 2>/dev/null || true"; }
+mount --bind "$F4_WORK/etc-fuse4fs" /etc/fuse4fs
+defer "umount -l /etc/fuse4fs"
+conf() { printf '%s\n' "$@" >/etc/fuse4fs/fuservicemount.conf; }
+
+mkdir -p "$F4_WORK/tree/files"
+printf 'hello from fuse4fs\n' >"$F4_WORK/tree/files/hello.txt"
+mkimage "$F4_WORK/tree" "$F4_WORK/disk.img" 4096 16M
+chmod 0644 "$F4_WORK/disk.img"
+install -d -o "$F4_TEST_UID" -g "$F4_TEST_GID" -m 0755 "$F4_WORK/mnt" "$F4_WORK/mnt2"
+defer "f4_umount_if_mounted '$F4_WORK/mnt'; f4_umount_if_mounted '$F4_WORK/mnt2'"
+REF=$F4_WORK/tree/files/hello.txt
+
+# Contained servers: fuse4fs processes with a uid of the range.
+contained_pids() {
+	local p u
+	for p in $(fuse4fs_pids); do
+		u=$(status_field "$p" Uid 2>/dev/null) || continue
+		[[ -n $u ]] && ((u >= UID_MIN && u <= UID_MAX)) && echo "$p"
+	done
+	return 0
+}
+# mount_new LABEL MNT [PROBES]: mount as the test user (helper's and server's stderr in
+# LABEL.log); sets NEW to the server that appeared.
+mount_new() {
+	local label=$1 mnt=$2 probes=${3:-} before p rc=0
+	before=" $(contained_pids | tr '\n' ' ') "
+	as_user env ${probes:+FUSE4FS_SELFTEST=$probes} "$H" "$F4_WORK/disk.img" "$mnt" \
+		>"$F4_WORK/$label.log" 2>&1 || rc=$?
+	NEW=
+	for p in $(contained_pids); do [[ $before == *" $p "* ]] || NEW=$p; done
+	[[ -n $NEW ]] && defer "f4_kill_pid $NEW"
+	if ((rc != 0)); then
+		cat "$F4_WORK/$label.log" >&2
+		fail "[$label] fuservicemount disk.img $mnt exited $rc"
+		return 1
+	fi
+	[[ -n $NEW ]] || { fail "[$label] no contained server appeared for $mnt"; return 1; }
+}
+lock_held() { ! flock -n "$LOCKDIR/uid-$1.lock" true; }
+
+step "the key off: exit 3, nothing started"
+conf "contained_fallback = no"
+BEFORE=$(contained_pids | wc -l)
+RC=0
+as_user "$H" "$F4_WORK/disk.img" "$F4_WORK/mnt" >"$F4_WORK/off.log" 2>&1 || RC=$?
+cat "$F4_WORK/off.log" >&2
+check "[off] the helper exits 3 (no service)" test "$RC" = 3
+check "[off] and names the key" grep -q "contained_fallback = yes" "$F4_WORK/off.log"
+check "[off] nothing mounted" eval "! is_mounted '$F4_WORK/mnt'"
+check "[off] no server started" test "$(contained_pids | wc -l)" = "$BEFORE"
+
+conf "contained_fallback = yes"
+step "a contained mount and its server"
+if mount_new main "$F4_WORK/mnt" "$(IFS=,; echo "${F4_ERRNO_PROBES[*]}")"; then
+	SRV=$NEW
+	SUID=$(status_field "$SRV" Uid)
+	check "[main] served" as_user cmp -s "$F4_WORK/mnt/files/hello.txt" "$REF"
+	check "[main] fstype fuse.fuse4fs" test "$(mount_fstype "$F4_WORK/mnt")" = fuse.fuse4fs
+	check_sandbox "$SRV" "$$"
+	check "server uid $SUID is in contained_uids" test "$SUID" -ge $UID_MIN -a "$SUID" -le $UID_MAX
+	check "server gid is its uid" test "$(status_field "$SRV" Gid)" = "$SUID"
+	check "server has no supplementary groups" test -z "$(status_field "$SRV" Groups)"
+	for ns in pid mnt net ipc uts cgroup; do
+		check "server has a $ns namespace of its own" \
+			test "$(readlink "/proc/$SRV/ns/$ns")" != "$(readlink "/proc/$$/ns/$ns")"
+	done
+	check "server is pid 1 of its pid namespace" \
+		test "$(awk '/^NSpid:/ { print $NF }' "/proc/$SRV/status")" = 1
+	if command -v ip >/dev/null; then
+		LINKS=$(nsenter -t "$SRV" -n ip -o link | awk -F': ' '{ print $2 }' | tr '\n' ' ')
+		check "ip link in its network namespace: only lo (got: $LINKS)" test "$LINKS" = "lo "
+	fi
+	# shellcheck disable=SC2012  # a listing
+	ROOTLS=$(ls -A "/proc/$SRV/root" | tr '\n' ' ')
+	check "its root holds only usr lib lib64 (got: $ROOTLS)" \
+		eval "[[ '$ROOTLS' == 'lib lib64 usr ' || '$ROOTLS' == 'lib usr ' ]]"
+	check "its root is read-only" \
+		eval "awk '\$5 == \"/\" { print \$6 }' /proc/$SRV/mountinfo | grep -q '^ro'"
+	read -r -a ST <"/proc/$SRV/stat"
+	check "its own session, not the caller's (sid ${ST[5]})" test "${ST[5]}" != "$(ps -o sid= $$ | tr -d ' ')"
+	check "not in the caller's process group" test "${ST[4]}" != "$(ps -o pgid= $$ | tr -d ' ')"
+	# (/proc/PID itself always shows the euid; its files show root for a non-dumpable task.)
+	check "it is not dumpable (/proc/PID/mem owned by root)" test "$(stat -c %u "/proc/$SRV/mem")" = 0
+	check "it holds its uid lock" lock_held "$SUID"
+	OUT=$(as_user kill -TERM "$SRV" 2>&1) && fail "the caller could signal its server" ||
+		check "the caller cannot signal it (EPERM): $OUT" grep -q "Operation not permitted" <<<"$OUT"
+	check "[main] the server survived" test -d "/proc/$SRV"
+
+	step "calls from inside the server that must fail"
+	kill -USR1 "$SRV"
+	if f4_wait_log "$F4_WORK/main.log" 'selftest: done'; then
+		grep 'selftest:' "$F4_WORK/main.log" >&2
+		for p in "${F4_ERRNO_PROBES[@]}"; do
+			check "$p fails with EPERM inside the server" \
+				grep -qE "selftest: $p: failed: .*\(errno 1\)" "$F4_WORK/main.log"
+		done
+	else
+		cat "$F4_WORK/main.log" >&2
+		fail "the self-test did not report (is this a -Dtest_hooks=true build?)"
+	fi
+	check "the server survived the failing calls" test -d "/proc/$SRV"
+
+	for p in "${F4_KILL_PROBES[@]}" sigkill; do
+		step "$p kills the server"
+		mount_new "$p" "$F4_WORK/mnt2" "$([[ $p == sigkill ]] || echo "$p")" || continue
+		KUID=$(status_field "$NEW" Uid)
+		check "[$p] a second server has its own uid ($KUID, not $SUID)" test "$KUID" != "$SUID"
+		if [[ $p == sigkill ]]; then
+			kill -KILL "$NEW"
+		else
+			kill -USR1 "$NEW"
+		fi
+		check "[$p] the server is gone" wait_pid_gone "$NEW" 10
+		if [[ $p != sigkill ]]; then
+			check "[$p] it was calling $p" f4_wait_log "$F4_WORK/$p.log" "selftest: $p: calling" 2
+			check "[$p] and never returned from it" \
+				eval "! grep -qE 'selftest: $p: (failed|SUCCEEDED)' '$F4_WORK/$p.log'"
+		fi
+		f4_dead_mount_checks "$p" "$F4_WORK/mnt2" "$H" "$F4_WORK/mnt/files/hello.txt" "$REF"
+		check "[$p] its uid lock is free again" eval "! lock_held $KUID"
+	done
+
+	step "the surviving mount unmounts normally"
+	check "unmounted by its user" as_user "$H" -u "$F4_WORK/mnt"
+	check "its server exits after the unmount" wait_pid_gone "$SRV" 10
+	check "its uid lock is free again" eval "! lock_held $SUID"
+fi
+finish
