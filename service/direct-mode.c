@@ -68,7 +68,7 @@ static int direct_usage(void)
 enum direct_rw { DIRECT_RW_DEFAULT, DIRECT_RW_RO, DIRECT_RW_RW };
 
 static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *rw,
-				enum svc_atime *atime)
+				enum svc_atime *atime, bool *writeback_cache)
 {
 	_cleanup_free_ char *copy = strdup(list);
 	char *save = NULL;
@@ -92,6 +92,11 @@ static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *r
 				 o[0] == 'r' ? SVC_ATIME_RELATIME : SVC_ATIME_STRICTATIME;
 			if (o[0] != 'n')
 				continue;
+		}
+		/* Ours (ops.c), not libfuse's. */
+		if (strcmp(o, "writeback_cache") == 0) {
+			*writeback_cache = true;
+			continue;
 		}
 		if (strncmp(o, "fsname=", 7) == 0 || strncmp(o, "subtype=", 8) == 0) {
 			log_error("Option '%s' is not allowed: fuse4fs sets it", o);
@@ -148,6 +153,7 @@ static int direct_server(struct fuse_session *mount_se, int device_fd,
 	fuse_opt_free_args(&args);
 	if (!se)
 		return log_error_errno(-ENOMEM, "Could not create the FUSE session"), DIRECT_EXIT_MOUNTED;
+	svc_fs_set_session(fs, se);
 	/* "/dev/fd/N": libfuse adopts the fd and mounts nothing (service-mode.c does the same). */
 	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fuse_fd);
 	if (fuse_session_mount(se, fdpath) < 0)
@@ -321,10 +327,12 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		if (strcmp(a, "-o") == 0) {
 			if (++i >= argc)
 				return direct_usage();
-			if (direct_add_user_opts(argv[i], &fuse_opts, &rw, &o.atime) < 0)
+			if (direct_add_user_opts(argv[i], &fuse_opts, &rw, &o.atime,
+						 &o.writeback_cache) < 0)
 				return 2;
 		} else if (strncmp(a, "-o", 2) == 0) {
-			if (direct_add_user_opts(a + 2, &fuse_opts, &rw, &o.atime) < 0)
+			if (direct_add_user_opts(a + 2, &fuse_opts, &rw, &o.atime,
+						 &o.writeback_cache) < 0)
 				return 2;
 		} else if (strcmp(a, "-f") == 0) {
 			foreground = true;

@@ -20,7 +20,18 @@
 
 struct ext4_file {
 	ext2_ino_t ino;
+	bool privileged;
 };
+
+void ext4_file_set_privileged(struct ext4_file *f, bool privileged)
+{
+	f->privileged = privileged;
+}
+
+bool ext4_file_privileged(const struct ext4_file *f)
+{
+	return f->privileged;
+}
 
 int ext4_file_open(struct svc_fs *sfs, ext2_ino_t ino, struct ext4_file **ret)
 {
@@ -157,13 +168,15 @@ static int ext4_write_fits(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode
 }
 
 int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
-		    const char *buf, bool privileged, size_t *ret_len)
+		    const char *buf, bool privileged, bool whole, size_t *ret_len,
+		    bool *ret_allocated)
 {
 	_cleanup_efile_ ext2_file_t file = NULL;
 	struct ext2_inode_large inode;
 	struct timespec now;
-	uint64_t max;
-	size_t done = 0;
+	uint64_t max, blocks;
+	size_t done = 0, asked = size;
+	int short_err = -ENOSPC;
 	errcode_t err;
 	int r;
 
@@ -173,12 +186,15 @@ int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_
 	r = ext4_efile_open(sfs, f->ino, &inode, EXT2_FILE_WRITE, &file);
 	if (r < 0)
 		return r;
+	blocks = ext2fs_get_stat_i_blocks(sfs->fs, (struct ext2_inode *)&inode);
 	/* Like the kernel: nothing at or past the limit, a short write up to it. */
 	max = ext4_max_file_size(sfs, &inode);
 	if (off >= max)
 		return size ? -EFBIG : 0;
-	if (size > max - off)
+	if (size > max - off) {
 		size = max - off;
+		short_err = -EFBIG;
+	}
 	/* libext2fs allocates only when it writes a block back, too late to say ENOSPC for
 	 * the bytes already accepted: reserve first, like the kernel's delayed allocation. */
 	r = ext4_write_fits(sfs, f->ino, &inode, off, &size, privileged);
@@ -219,6 +235,11 @@ int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_
 	r = ext4_inode_write(sfs, f->ino, &inode);
 	if (r < 0)
 		return r;
+	*ret_allocated = ext2fs_get_stat_i_blocks(sfs->fs, (struct ext2_inode *)&inode) != blocks;
+	/* What fitted is written either way; a caller that cannot take a short write gets
+	 * the reason for the rest. */
+	if (whole && done < asked)
+		return done < size ? -ENOSPC : short_err;
 	*ret_len = done;
 	return 0;
 }

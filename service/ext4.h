@@ -50,6 +50,9 @@ struct svc_fs {
 	 * which we never do): refuse every change from now on with -EROFS. */
 	bool errors_ro;
 
+	/* The FUSE session, for telling the kernel what it cached is stale (ops.c). */
+	struct fuse_session *se;
+
 	/* Read-write state. */
 	int device_fd;
 	bool rw;
@@ -174,13 +177,21 @@ void ext4_dir_changed(struct svc_fs *sfs, ext2_ino_t dir);
 
 struct ext4_file;
 int ext4_file_open(struct svc_fs *sfs, ext2_ino_t ino, struct ext4_file **ret);
+/* Whether the opener may use the reserved blocks: with the writeback cache the kernel writes
+ * dirty pages back as root, so the opener's right is what a write-back may use. */
+void ext4_file_set_privileged(struct ext4_file *f, bool privileged);
+bool ext4_file_privileged(const struct ext4_file *f);
 int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size, char *buf,
 		   size_t *ret_len);
 void ext4_file_close(struct svc_fs *sfs, struct ext4_file *f);
 /* Writes buf at off (append: at the end of the file); *ret_len is what was written. */
 /* privileged: may use the reserved blocks (root, s_def_resuid, s_def_resgid). */
+/* whole: a short write is an error (EFBIG past the largest size, else ENOSPC), after what
+ * fits is written. *ret_allocated: whether the file's block count changed (st_blocks); set on
+ * such an error too. */
 int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
-		    const char *buf, bool privileged, size_t *ret_len);
+		    const char *buf, bool privileged, bool whole, size_t *ret_len,
+		    bool *ret_allocated);
 /* Changes the size of inode ino: blocks past the new end are freed. */
 int ext4_truncate(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
 		  uint64_t size);

@@ -26,6 +26,10 @@ struct svc_fs_options {
 	bool read_only; /* false: mount read-write (the device fd must be writable) */
 	bool debug;     /* trace every request */
 	enum svc_atime atime;
+	/* -o writeback_cache: buffered writes stay in the kernel's page cache and reach us in
+	 * large batches at write-back, fsync or close. Faster, but a full filesystem is then
+	 * reported by fsync() and close(), not by the write() itself (docs/fuse4fs.8). */
+	bool writeback_cache;
 	/* Added for svc_fs_open()'s messages ("'NAME' does not hold ..."); NULL: "the device". */
 	const char *device_name;
 };
@@ -50,5 +54,10 @@ const struct fuse_lowlevel_ops *svc_fuse_ops(void);
 
 /* Size of struct fuse_lowlevel_ops the table was built for (pass to fuse_session_new). */
 size_t svc_fuse_ops_size(void);
+
+/* The session serving fs, for notifications to the kernel (call right after
+ * fuse_session_new()). */
+struct fuse_session;
+void svc_fs_set_session(struct svc_fs *fs, struct fuse_session *se);
 
 #endif

@@ -8,7 +8,15 @@
  * per node, so forget has nothing to do. Every change to the filesystem comes through the
  * kernel that mounted it (we are the only writer, and the kernel updates or drops what it
  * cached for each change it sends), so entries, attributes, pages and listings may be cached
- * for long. The writeback cache stays off: the server decides sizes and times.
+ * for long.
+ *
+ * The writeback cache (-o writeback_cache) is off by default: with it the kernel owns a
+ * regular file's size, mtime and ctime while it holds dirty pages, sends them back with
+ * SETATTR (times at write-back, fsync and close; sizes on truncate), writes dirty pages back
+ * through any handle open for writing (as root: the opener's right to reserved blocks is
+ * kept per handle), and may READ through a handle opened O_WRONLY to fill a partial page
+ * (it opens such handles O_RDWR). What it costs: a write() into the page cache cannot fail
+ * with ENOSPC, so a full filesystem shows at write-back, as an error of fsync() and close().
  */
 #define FUSE_USE_VERSION 314
 
@@ -72,7 +80,10 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		want |= FUSE_CAP_DONT_MASK;
 	/* Asking for what the kernel lacks makes libfuse abort the session. */
 	conn->want |= want & conn->capable;
-	conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
+	if (sfs->rw && sfs->opts.writeback_cache && (conn->capable & FUSE_CAP_WRITEBACK_CACHE))
+		conn->want |= FUSE_CAP_WRITEBACK_CACHE;
+	else
+		conn->want &= ~FUSE_CAP_WRITEBACK_CACHE;
 	/* O_TRUNC then reaches us as a setattr of the size with mtime, like ext4's truncate. */
 	conn->want &= ~FUSE_CAP_ATOMIC_O_TRUNC;
 	/* Nothing can change under the cache: no need to re-check pages on every open. */
@@ -337,6 +348,28 @@ static void op_readdirplus(fuse_req_t req, fuse_ino_t ino, size_t size, off_t of
 	do_readdir(req, ino, size, off, true);
 }
 
+/* May use the reserved blocks, as the kernel's ext4_has_free_clusters(): root, or the
+ * superblock's s_def_resuid/s_def_resgid. */
+static bool req_privileged(fuse_req_t req, struct svc_fs *sfs)
+{
+	const struct fuse_ctx *ctx = fuse_req_ctx(req);
+
+	return ctx->uid == 0 || ctx->uid == sfs->fs->super->s_def_resuid ||
+	       ctx->gid == sfs->fs->super->s_def_resgid;
+}
+
+/* What every new file handle gets: the opener's right to the reserved blocks, the kernel's
+ * cached pages kept (nothing else changes the file), and no FLUSH on close (op_flush has
+ * nothing to do; with the writeback cache the kernel writes back on close regardless). */
+static void file_handle_setup(fuse_req_t req, struct svc_fs *sfs, struct ext4_file *f,
+			      struct fuse_file_info *fi)
+{
+	ext4_file_set_privileged(f, req_privileged(req, sfs));
+	fi->fh = (uintptr_t)f;
+	fi->keep_cache = 1;
+	fi->noflush = 1;
+}
+
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	struct svc_fs *sfs = req_fs(req);
@@ -355,8 +388,7 @@ static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)f;
-	fi->keep_cache = 1;
+	file_handle_setup(req, sfs, f, fi);
 	if (fuse_reply_open(req, fi) == -ENOENT) {
 		/* The open was interrupted: no release will come for it. */
 		FS_LOCKED(sfs);
@@ -545,8 +577,7 @@ static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_
 		fuse_reply_err(req, -r);
 		return;
 	}
-	fi->fh = (uintptr_t)f;
-	fi->keep_cache = 1;
+	file_handle_setup(req, sfs, f, fi);
 	if (fuse_reply_create(req, &e, fi) == -ENOENT) {
 		FS_LOCKED(sfs);
 		ext4_file_close(sfs, f);
@@ -695,6 +726,7 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	struct svc_fs *sfs = req_fs(req);
 	struct ext4_file *f = (struct ext4_file *)(uintptr_t)fi->fh;
 	size_t len = 0;
+	bool allocated = false;
 	int r;
 
 	if (off < 0) {
@@ -703,12 +735,24 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 	}
 	{
 		FS_LOCKED(sfs);
-		const struct fuse_ctx *ctx = fuse_req_ctx(req);
-		bool privileged = ctx->uid == 0 || ctx->uid == sfs->fs->super->s_def_resuid ||
-				  ctx->gid == sfs->fs->super->s_def_resgid;
+		/* A write-back comes from the kernel's flusher (root): the opener's right
+		 * counts, not the sender's. */
+		bool privileged = fi->writepage ? ext4_file_privileged(f) :
+						  req_privileged(req, sfs);
 
-		r = ext4_file_write(sfs, f, (uint64_t)off, size, buf, privileged, &len);
+		/* The kernel takes a short write-back for done and drops the rest of its
+		 * pages: only an error makes fsync() and close() report the loss. */
+		r = ext4_file_write(sfs, f, (uint64_t)off, size, buf, privileged, fi->writepage,
+				    &len, &allocated);
 	}
+	/* The kernel refreshes a file's attributes after a write(), which with the writeback
+	 * cache comes before the blocks exist, and not after the write-back that allocates them:
+	 * without this, st_blocks would stay stale for the attribute timeout. Before the reply,
+	 * so that a stat after fsync() cannot find the old attributes still valid. Only the
+	 * attributes (offset < 0): no page lock is taken, so this cannot deadlock with the
+	 * write-back in progress. */
+	if (allocated && fi->writepage && sfs->se)
+		(void)fuse_lowlevel_notify_inval_inode(sfs->se, ino, -1, 0);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -717,7 +761,8 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 
 static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
-	/* Every write is in libext2fs when it is answered; close() promises nothing more. */
+	/* Every write is in libext2fs when it is answered (with the writeback cache, the kernel
+	 * wrote its dirty pages back before sending this); close() promises nothing more. */
 	fuse_reply_err(req, 0);
 }
 
@@ -752,9 +797,7 @@ static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset,
 	}
 	{
 		FS_LOCKED(sfs);
-		const struct fuse_ctx *ctx = fuse_req_ctx(req);
-		bool privileged = ctx->uid == 0 || ctx->uid == sfs->fs->super->s_def_resuid ||
-				  ctx->gid == sfs->fs->super->s_def_resgid;
+		bool privileged = req_privileged(req, sfs);
 
 		r = ext4_fallocate(sfs, node_to_ino(ino), mode, (uint64_t)offset, (uint64_t)length,
 				   privileged);
@@ -852,6 +895,11 @@ static const struct fuse_lowlevel_ops svc_ops = {
 const struct fuse_lowlevel_ops *svc_fuse_ops(void)
 {
 	return &svc_ops;
+}
+
+void svc_fs_set_session(struct svc_fs *sfs, struct fuse_session *se)
+{
+	sfs->se = se;
 }
 
 size_t svc_fuse_ops_size(void)

@@ -304,6 +304,7 @@ static int svc_new_session(struct svc_conn *c, struct svc_mount *mnt, struct svc
 	fuse_opt_free_args(&args);
 	if (!se)
 		return svc_refuse(c, ENOMEM, "Could not create the FUSE session");
+	svc_fs_set_session(fs, se);
 
 	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", mnt->ctx.fds[PROTO_FD_FUSE]);
 	if (fuse_session_mount(se, fdpath) < 0) {

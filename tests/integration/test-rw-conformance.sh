@@ -12,8 +12,8 @@
 #
 #   test-rw-conformance.sh --fuse4fs PATH --conformance PATH --build-root DIR --prefix P
 #                          --bindir D --sbindir D --unitdir D [--no-slow] [--only MODES]
-# MODES: a comma list of kernel, direct, direct1k, inline, enospc, options, service
-# (default: all).
+# MODES: a comma list of kernel, direct, direct1k, writeback, inline, enospc, options, service
+# (default: all).  writeback: direct mode with -o writeback_cache (conformance --writeback-cache).
 set -euo pipefail
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
@@ -27,7 +27,7 @@ FUSE4FS=""
 CONFORMANCE=""
 BUILD=""
 SLOW=--slow
-MODES=kernel,direct,direct1k,inline,enospc,options,service
+MODES=kernel,direct,direct1k,writeback,inline,enospc,options,service
 while (($#)); do
 	case $1 in
 	--fuse4fs) FUSE4FS=$2; shift 2 ;;
@@ -41,7 +41,7 @@ while (($#)); do
 	esac
 done
 want() { [[ ,$MODES, == *,$1,* ]]; }
-if want direct || want direct1k || want inline || want enospc || want options; then
+if want direct || want direct1k || want writeback || want inline || want enospc || want options; then
 	[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
 fi
 [[ -x $CONFORMANCE ]] || die "--conformance PATH to the built suite is required"
@@ -85,15 +85,15 @@ if want kernel; then
 	done
 fi
 
-direct_round() { # LABEL BLOCKSIZE SLOW
-	local label=$1 bs=$2 slow=$3 img=$F4_WORK/$1.img mnt=$F4_WORK/mnt-$1
+direct_round() { # LABEL BLOCKSIZE SLOW [EXTRA_OPTS CONFORMANCE_FLAG]
+	local label=$1 bs=$2 slow=$3 extra=${4:-} flag=${5:-} img=$F4_WORK/$1.img mnt=$F4_WORK/mnt-$1
 	step "fuse4fs direct mode as root, $bs-byte blocks"
 	rw_mkimage "$img" "$bs"
 	# allow_other: the suite acts as other uids (EACCES, sticky, ACLs); without it FUSE would
 	# refuse them everything and those checks would prove nothing.
-	direct_mount_rw "$label" "$img" "$mnt" allow_other || return 0
+	direct_mount_rw "$label" "$img" "$mnt" allow_other${extra:+,$extra} || return 0
 	mkdir "$mnt/conf" || { fail "[$label] mkdir on the mount failed"; }
-	run_tap "$label" "$F4_WORK/$label.tap" "$CONFORMANCE" ${slow:+"$slow"} "$mnt/conf" || true
+	run_tap "$label" "$F4_WORK/$label.tap" "$CONFORMANCE" ${slow:+"$slow"} ${flag:+"$flag"} "$mnt/conf" || true
 	direct_umount "$label" "$mnt"
 	fsck_check "$label" "$img"
 	[[ -n $slow ]] && check_bigdir_indexed "$label" "$img"
@@ -101,6 +101,7 @@ direct_round() { # LABEL BLOCKSIZE SLOW
 }
 want direct && direct_round direct-4096 4096 "$SLOW"
 want direct1k && direct_round direct-1024 1024 ""
+want writeback && direct_round direct-writeback 4096 "" writeback_cache --writeback-cache
 
 # inline_data: small files and directories live in the inode and must grow into blocks.
 if want inline; then
