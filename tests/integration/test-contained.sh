@@ -12,7 +12,9 @@
 #  - open /etc/passwd, AF_UNIX sockets, fork, executable memory fail with EPERM inside it;
 #  - socket(AF_INET), mount, ptrace and execve kill it, and so does SIGKILL: each time the mount
 #    answers ENOTCONN, its user removes it with fuservicemount -u, another mount goes on being
-#    served, and the uid lock is free again.
+#    served, and the uid lock is free again;
+#  - a stopped server (there is no watchdog without systemd): its user still unmounts it, and
+#    it ends once resumed.
 #
 #   test-contained.sh --build-root DIR --prefix P --bindir D --sbindir D --unitdir D
 set -euo pipefail
@@ -175,6 +177,23 @@ if mount_new main "$F4_WORK/mnt" "$(IFS=,; echo "${F4_ERRNO_PROBES[*]}")"; then
 		f4_dead_mount_checks "$p" "$F4_WORK/mnt2" "$H" "$F4_WORK/mnt/files/hello.txt" "$REF"
 		check "[$p] its uid lock is free again" eval "! lock_held $KUID"
 	done
+
+	# No watchdog without systemd: a stopped (or hung) server keeps its mount, but its user
+	# can still remove it, and the server goes once it runs again.
+	step "a stopped server: its user unmounts, the server ends when resumed"
+	if mount_new stop "$F4_WORK/mnt2"; then
+		KUID=$(status_field "$NEW" Uid)
+		kill -STOP "$NEW"
+		RC=0
+		OUT=$(as_user timeout 30 "$H" -u "$F4_WORK/mnt2" 2>&1) || RC=$?
+		check "[stop] its user unmounts it with fuservicemount -u (exit $RC: $OUT)" test "$RC" = 0
+		check "[stop] nothing mounted at mnt2 any more" eval "! is_mounted '$F4_WORK/mnt2'"
+		check "[stop] the other mount is still served" \
+			as_user cmp -s "$F4_WORK/mnt/files/hello.txt" "$REF"
+		kill -CONT "$NEW"
+		check "[stop] the resumed server ends (its connection is gone)" wait_pid_gone "$NEW" 10
+		check "[stop] its uid lock is free again" eval "! lock_held $KUID"
+	fi
 
 	step "the surviving mount unmounts normally"
 	check "unmounted by its user" as_user "$H" -u "$F4_WORK/mnt"
