@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
  * Direct mode: `fuse4fs [-o OPTIONS] [-f] [-d] DEVICE MOUNTPOINT`, a classic FUSE server for
- * administrators and debugging. We open DEVICE ourselves and libfuse mounts (as root, or through
- * fusermount3). Like mount(8) the mount is read-write, or read-only with -o ro or for a device
+ * administrators and debugging. We open DEVICE ourselves, the sandboxed server process opens and
+ * checks the file system, and only then libfuse mounts (as root, or through fusermount3). Like mount(8) the mount is read-write, or read-only with -o ro or for a device
  * we may not write; always with default_permissions: the kernel enforces modes and ACLs.
  */
 #define FUSE_USE_VERSION 314
@@ -16,6 +16,7 @@
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -30,9 +31,10 @@
  * through while one request reads. */
 #define DIRECT_MAX_THREADS 4
 
-/* The server's exit status when the mount may still be there (it stopped on a signal, or the
- * file system could not be opened): the monitor must unmount. 0 and 1 mean the kernel ended
- * the session, i.e. the mount is gone and its path may already hold something else. */
+/* The server's exit status when the mount may still be there (it stopped on a signal, or failed
+ * after the mount): the monitor must unmount. 0 and 1 mean the kernel ended the session (the
+ * mount is gone and its path may already hold something else) or nothing was ever mounted (the
+ * server refused the image before the monitor mounted). */
 #define DIRECT_EXIT_MOUNTED 3
 
 static void fuse_args_freep(struct fuse_args *args)
@@ -109,12 +111,46 @@ static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *r
 }
 
 /*
- * The server process: confine itself, then open the file system and serve. Only what the
- * sandbox allows happens after svc_sandbox_enter(): no unmounting, no fork, no open.
- * `ready_fd` (background mode) tells the waiting foreground process that we serve.
+ * The fuse fd comes from the monitor once it has mounted: one byte and the fd, nothing else.
+ * Returns the fd, or -errno (-ECONNRESET: the monitor gave up without mounting, and said why).
  */
-static int direct_server(struct fuse_session *mount_se, int device_fd,
-			 const struct svc_fs_options *o, int ready_fd)
+static int direct_receive_fuse_fd(int chan)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	char byte;
+	struct iovec iov = {.iov_base = &byte, .iov_len = 1};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *c;
+	ssize_t n;
+	int fd;
+
+	do
+		n = recvmsg(chan, &mh, MSG_CMSG_CLOEXEC);
+	while (n < 0 && errno == EINTR);
+	if (n < 0)
+		return -errno;
+	if (n == 0)
+		return -ECONNRESET;
+	c = CMSG_FIRSTHDR(&mh);
+	if ((mh.msg_flags & (MSG_TRUNC | MSG_CTRUNC)) || !c || c->cmsg_level != SOL_SOCKET ||
+	    c->cmsg_type != SCM_RIGHTS || c->cmsg_len != CMSG_LEN(sizeof(int)))
+		return -EPROTO;
+	memcpy(&fd, CMSG_DATA(c), sizeof(fd));
+	return fd;
+}
+
+/*
+ * The server process: confine itself, open and check the file system, and only then, once the
+ * monitor has mounted and passed the /dev/fuse fd over `chan`, serve. A refused image is
+ * therefore never mounted. Only what the sandbox allows happens after svc_sandbox_enter(): no
+ * unmounting, no fork, no open. `ready_fd` (background mode) tells the waiting foreground
+ * process that we serve.
+ */
+static int direct_server(int chan, int device_fd, const struct svc_fs_options *o, int ready_fd)
 {
 	struct fuse_session *se __attribute__((cleanup(fuse_session_destroyp))) = NULL;
 	struct svc_fs *fs __attribute__((cleanup(svc_fs_closep))) = NULL;
@@ -125,20 +161,15 @@ static int direct_server(struct fuse_session *mount_se, int device_fd,
 	char fdpath[32], why[512] = "";
 	int r;
 
-	/* Our own reference to the connection: the mounting session goes, this one serves. */
-	fuse_fd = fcntl(fuse_session_fd(mount_se), F_DUPFD_CLOEXEC, 3);
-	if (fuse_fd < 0)
-		return log_error_errno(-errno, "Could not duplicate the /dev/fuse fd"), DIRECT_EXIT_MOUNTED;
-	fuse_session_destroy(mount_se);
 	if (ready_fd >= 0) {
 		null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 		if (null_fd < 0)
-			return log_error_errno(-errno, "Could not open /dev/null"), DIRECT_EXIT_MOUNTED;
+			return log_error_errno(-errno, "Could not open /dev/null"), 1;
 	}
 
-	/* Every fd is here; the next step parses the untrusted image. */
+	/* Every fd is here (/dev/fuse comes over chan); the next step parses the untrusted image. */
 	if (svc_sandbox_enter() < 0)
-		return DIRECT_EXIT_MOUNTED;
+		return 1;
 
 	r = svc_fs_open(device_fd, o, &fs, why, sizeof(why));
 	if (r < 0) {
@@ -146,8 +177,16 @@ static int direct_server(struct fuse_session *mount_se, int device_fd,
 			log_error("%s", why);
 		else
 			log_error_errno(r, "Could not open the filesystem on '%s'", o->device_name);
-		return DIRECT_EXIT_MOUNTED;
+		return 1; /* nothing is mounted: the monitor mounts only after our "opened" */
 	}
+	if (write(chan, "o", 1) != 1)
+		return log_error_errno(-errno, "Could not tell the monitor the file system is open"), 1;
+	fuse_fd = direct_receive_fuse_fd(chan);
+	if (fuse_fd == -ECONNRESET)
+		return 1; /* the monitor could not mount and said why */
+	if (fuse_fd < 0)
+		return log_error_errno(fuse_fd, "Could not receive the /dev/fuse fd"), DIRECT_EXIT_MOUNTED;
+	safe_close(chan);
 
 	se = fuse_session_new(&args, svc_fuse_ops(), svc_fuse_ops_size(), fs);
 	fuse_opt_free_args(&args);
@@ -230,32 +269,69 @@ static int direct_monitor(struct fuse_session *se, pid_t server)
 	return 1;
 }
 
-/* Mounted: split into the monitor (this process) and the sandboxed server. In the background
- * the user's process waits until the server serves (or failed, having said why on its
- * terminal). */
-static int direct_run(struct fuse_session *se, int *device_fd, const struct svc_fs_options *o,
-		      bool foreground)
+/* Send the /dev/fuse fd to the server (one byte and the fd). */
+static int direct_send_fuse_fd(int chan, int fd)
 {
-	int ready[2] = {-1, -1};
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl = {0};
+	struct iovec iov = {.iov_base = (char *)"f", .iov_len = 1};
+	struct msghdr mh = {
+	    .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &fd, sizeof(fd));
+	if (sendmsg(chan, &mh, MSG_NOSIGNAL) != 1)
+		return -errno;
+	return 0;
+}
+
+/* The monitor's wait for the server's "the file system is open": 0, or -errno when the server
+ * refused the image (it said why) or died, or we were asked to stop (passed on to it). */
+static int direct_wait_opened(struct fuse_session *se, int chan, pid_t server)
+{
+	char c;
+
+	for (;;) {
+		ssize_t n = read(chan, &c, 1);
+
+		if (n == 1)
+			return 0;
+		if (n == 0)
+			return -ECONNRESET;
+		if (errno != EINTR)
+			return -errno;
+		if (fuse_session_exited(se)) {
+			kill(server, SIGTERM);
+			return -EINTR;
+		}
+	}
+}
+
+/* Split into the monitor (this process) and the sandboxed server; the server opens the file
+ * system, then the monitor mounts and hands it the connection. In the background the user's
+ * process waits until the server serves (or failed, having said why on its terminal). */
+static int direct_run(struct fuse_session *se, int *device_fd, const struct svc_fs_options *o,
+		      bool foreground, const char *mountpoint)
+{
+	int ready[2] = {-1, -1}, chan[2] = {-1, -1}, status, r;
 	pid_t pid, monitor;
 
 	if (!foreground) {
 		char c = 0;
 
-		if (pipe2(ready, O_CLOEXEC) < 0) {
-			log_error_errno(-errno, "Could not go to the background");
-			fuse_session_unmount(se);
-			return 1;
-		}
+		if (pipe2(ready, O_CLOEXEC) < 0)
+			return log_error_errno(-errno, "Could not go to the background"), 1;
 		pid = fork();
-		if (pid < 0) {
-			log_error_errno(-errno, "Could not go to the background");
-			fuse_session_unmount(se);
-			return 1;
-		}
+		if (pid < 0)
+			return log_error_errno(-errno, "Could not go to the background"), 1;
 		if (pid > 0) {
 			/* The user's process: succeed only once the server serves. The mount
-			 * belongs to the monitor now, which removes it on failure. */
+			 * belongs to the monitor, which removes it on failure. */
 			close(ready[1]);
 			if (read(ready[0], &c, 1) != 1)
 				c = 0;
@@ -269,28 +345,64 @@ static int direct_run(struct fuse_session *se, int *device_fd, const struct svc_
 	}
 	if (chdir("/") < 0)
 		log_debug("Could not change to '/': %s", strerror(errno));
+	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, chan) < 0)
+		return log_error_errno(-errno, "Could not create the server's channel"), 1;
 
 	fflush(NULL);
 	monitor = getpid();
 	pid = fork();
 	if (pid < 0) {
 		log_error_errno(-errno, "Could not start the server process");
-		fuse_session_unmount(se);
 		return 1;
 	}
 	if (pid == 0) {
-		int r;
-
 		/* The monitor is the process people and scripts know (`fuse4fs -f ... &` gives
 		 * its pid): SIGKILL to it must still kill the server, as when they were one. */
 		if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || getppid() != monitor)
-			_exit(DIRECT_EXIT_MOUNTED);
-		r = direct_server(se, *device_fd, o, ready[1]);
-		_exit(r);
+			_exit(1);
+		close(chan[0]);
+		_exit(direct_server(chan[1], *device_fd, o, ready[1]));
 	}
+	close(chan[1]);
 	safe_close(ready[1]);
 	/* The monitor never reads the file system: only the server keeps the device open. */
 	*device_fd = safe_close(*device_fd);
+
+	r = direct_wait_opened(se, chan[0], pid);
+	if (r >= 0) {
+		if (fuse_session_mount(se, mountpoint) < 0) {
+			log_error("Could not mount on '%s': run as root, or check that fusermount3 is installed and the mount point is yours",
+				  mountpoint);
+			r = -EPERM;
+		}
+	}
+	if (r < 0) {
+		/* Nothing is mounted. The server said why it refused; closing the channel ends
+		 * it if it is still waiting for the fd. */
+		close(chan[0]);
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		if (r == -ECONNRESET && WIFSIGNALED(status))
+			log_error("The server was killed by signal %d (%s) while opening the file system",
+				  WTERMSIG(status), strsignal(WTERMSIG(status)));
+		return 1;
+	}
+	log_debug("Mounted '%s' on '%s'", o->device_name, mountpoint);
+	if (o->atime == SVC_ATIME_STRICTATIME) {
+		struct mount_attr attr = {.attr_set = MOUNT_ATTR_STRICTATIME,
+					  .attr_clr = MOUNT_ATTR__ATIME};
+
+		/* Only what /proc/mounts says: the server applies the policy either way. */
+		if (mount_setattr(AT_FDCWD, mountpoint, 0, &attr, sizeof(attr)) < 0)
+			log_debug("Could not mark the mount strictatime: %m");
+	}
+	r = direct_send_fuse_fd(chan[0], fuse_session_fd(se));
+	close(chan[0]);
+	if (r < 0) {
+		/* The server died between opening and now: direct_monitor() reports it and
+		 * unmounts. */
+		log_debug("Could not pass the /dev/fuse fd to the server: %s", strerror(-r));
+	}
 	if (!foreground) {
 		int null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 
@@ -402,24 +514,9 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		log_error("Could not install signal handlers");
 		return 1;
 	}
-	if (fuse_session_mount(se, mountpoint) < 0) {
-		log_error("Could not mount on '%s': run as root, or check that fusermount3 is installed and the mount point is yours",
-			  mountpoint);
-		fuse_remove_signal_handlers(se);
-		return 1;
-	}
-	log_debug("Mounted '%s' on '%s'", device, mountpoint);
-	if (o.atime == SVC_ATIME_STRICTATIME) {
-		struct mount_attr attr = { .attr_set = MOUNT_ATTR_STRICTATIME,
-					   .attr_clr = MOUNT_ATTR__ATIME };
-
-		/* Only what /proc/mounts says: the server applies the policy either way. */
-		if (mount_setattr(AT_FDCWD, mountpoint, 0, &attr, sizeof(attr)) < 0)
-			log_debug("Could not mark the mount strictatime: %m");
-	}
-
+	/* Not mounted yet: the server opens and checks the file system first (direct_run). */
 	o.device_name = device;
-	r = direct_run(se, &fd, &o, foreground);
+	r = direct_run(se, &fd, &o, foreground, mountpoint);
 	fuse_remove_signal_handlers(se);
 	return r;
 }

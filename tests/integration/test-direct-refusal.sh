@@ -1,0 +1,90 @@
+#!/bin/bash
+# SPDX-License-Identifier: GPL-2.0-or-later
+# Direct mode opens and checks the file system before it mounts (service/direct-mode.c): an
+# image the server refuses is never mounted, not even for an instant, and fuse4fs exits 1 with
+# the reason. A good image still mounts, which is also what shows the two checks below can see
+# a mount when there is one:
+#  - the debug log (-d) says "Mounted" only after the file system was opened;
+#  - with strace installed, no mount(2) (nor fusermount3) is ever called for a refused image.
+#
+#   test-direct-refusal.sh --fuse4fs PATH
+set -euo pipefail
+# shellcheck source=tests/lib/common.sh
+source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/mkimage.sh
+source "$F4_LIB_DIR/mkimage.sh"
+
+FUSE4FS=
+while (($#)); do
+	case $1 in
+	--fuse4fs) FUSE4FS=$2; shift 2 ;;
+	*) die "unknown argument '$1'" ;;
+	esac
+done
+[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
+require_root
+make_workdir
+W=$F4_WORK
+mkdir -p "$W/tree/files" "$W/mnt"
+printf 'hello\n' >"$W/tree/files/hello.txt"
+mkimage "$W/tree" "$W/good.img" 4096 16M
+defer "f4_umount_if_mounted '$W/mnt'"
+STRACE=$(command -v strace || true)
+[[ -n $STRACE ]] || log "strace is not installed: only the log order is checked"
+
+# Refused images: no superblock; and an incompatible feature this server does not know.
+cp "$W/good.img" "$W/nosb.img"
+dd if=/dev/zero of="$W/nosb.img" bs=1024 seek=1 count=1 conv=notrunc status=none
+cp "$W/good.img" "$W/feature.img"
+debugfs -w -R "feature FEATURE_I31" "$W/feature.img" >/dev/null 2>&1 ||
+	die "debugfs could not set an unknown incompat feature"
+
+# run_direct LABEL IMG: fuse4fs -d in the foreground (strace'd when possible), until it exits
+# or serves; sets RC (empty while it still runs) and PID.
+run_direct() {
+	local label=$1 img=$2 t
+	local cmd=("$FUSE4FS" -d -o ro "$img" "$W/mnt")
+	[[ -n $STRACE ]] && cmd=("$STRACE" -f -qq -e trace=mount,fsmount,move_mount,execve \
+		-o "$W/$label.trace" "${cmd[@]}")
+	"${cmd[@]}" >"$W/$label.log" 2>&1 &
+	PID=$!
+	defer "f4_kill_pid $PID"
+	RC=
+	for ((t = 0; t < 100; t++)); do
+		if ! [[ -d /proc/$PID ]] || [[ $(awk '/^State:/ { print $2 }' "/proc/$PID/status") == Z ]]; then
+			wait "$PID" && RC=0 || RC=$?
+			return 0
+		fi
+		grep -q "Serving" "$W/$label.log" && return 0
+		sleep 0.1
+	done
+}
+mounts_in_trace() { # the mount calls in a trace, fusermount3 included
+	[[ -n $STRACE ]] || return 0
+	grep -E '(^|[0-9] )(mount|fsmount|move_mount)\(|execve\("[^"]*fusermount' "$W/$1.trace" || true
+}
+
+step "a good image: opened first, then mounted"
+run_direct good "$W/good.img"
+check "[good] serves" test -z "$RC"
+check "[good] mounted" is_mounted "$W/mnt"
+check "[good] the debug log says Mounted" grep -q "Mounted" "$W/good.log"
+if [[ -n $STRACE ]]; then
+	check "[good] strace sees the mount" test -n "$(mounts_in_trace good)"
+fi
+umount "$W/mnt"
+check "[good] fuse4fs exits 0 after the unmount" eval "wait_pid_gone $PID 10 && wait $PID"
+
+for label in nosb feature; do
+	step "a refused image ($label): never mounted"
+	run_direct "$label" "$W/$label.img"
+	cat "$W/$label.log" >&2
+	check "[$label] fuse4fs exits 1 (got '$RC')" test "$RC" = 1
+	check "[$label] and says why" grep -qiE 'superblock|magic|feature|does not hold an ext' "$W/$label.log"
+	check "[$label] it never mounted (debug log)" eval "! grep -q 'Mounted' '$W/$label.log'"
+	if [[ -n $STRACE ]]; then
+		check "[$label] no mount call at all (strace)" test -z "$(mounts_in_trace "$label")"
+	fi
+	check "[$label] nothing mounted" eval "! is_mounted '$W/mnt'"
+done
+finish
