@@ -193,6 +193,9 @@ int helper_canonicalize_as_user(const struct helper_privs *p, const char *arg, c
 /* The pure parts of the mountpoint policy for a non-root caller, for the unit tests:
  * may a user mount over a directory on a file system of this statfs f_type? */
 bool helper_mountpoint_fs_allowed(long type);
+/* ... and with mountinfo's type name for that mount as well (both must match: devtmpfs has
+ * tmpfs's magic). */
+bool helper_mountpoint_fstype_allowed(long type, const char *fstype);
 /* Sticky-directory rules on the pinned mountpoint (st) and its parent: 0, or -EPERM with a
  * static reason in *ret_why. */
 struct stat;
@@ -248,8 +251,10 @@ struct helper_mountinfo_entry {
 
 /* Parse one line of /proc/self/mountinfo in place (it is modified). -EINVAL when malformed. */
 int helper_mountinfo_parse_line(char *line, struct helper_mountinfo_entry *ret);
-/* Find the entry with this mount id in f; copies the fields the unmount policy needs. */
+/* Find the entry with this mount id in f; copies the fields the unmount policy needs.
+ * Reads on from f's current position (rewind() it to look up another id). */
 struct helper_mount_owner {
+	int parent_id;
 	char fstype[64];
 	char mountpoint[4097];
 	bool has_user_id;
@@ -259,6 +264,10 @@ int helper_mountinfo_find(FILE *f, int mount_id, struct helper_mount_owner *ret)
 /* How many mounts of type fstype (e.g. "fuse.fuse4fs") with user_id= exactly uid does f list?
  * -EINVAL when any line is malformed (never undercount). */
 int helper_mountinfo_count_user(FILE *f, const char *fstype, uid_t uid, unsigned *ret_count);
+/* The id of the mount that <dirfd>/<name> (name "": dirfd itself) is on, as mountinfo's first
+ * field, without following a final symlink and without asking the filesystem (no FUSE getattr:
+ * a hung or unwilling server cannot block or refuse it). */
+int helper_mount_id_at(int dirfd, const char *name, int *ret_id);
 /* Value of user_id= in a super-options string: -ENOENT if absent, -EINVAL if malformed or
  * repeated (a repeated key is never ours, refuse rather than pick one). */
 int helper_super_options_user_id(const char *opts, uid_t *ret);

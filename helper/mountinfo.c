@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * /proc/self/mountinfo parsing, for the unmount policy (whose mount is it?).
+ * /proc/self/mountinfo parsing, for the unmount policy (whose mount is it?), the mount limit
+ * and the mountpoint policy (which file system type is it, really?).
  *
  * Mountpoint paths in there are chosen by users (any directory they can write), so the
  * parser must not be confused by spaces, newlines or backslashes in them: the kernel escapes
@@ -11,10 +12,12 @@
  *   (1)(2)(3)   (4)   (5)      (6)       (7)   (8) (9)   (10)         (11)
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "helper.h"
 
@@ -187,6 +190,41 @@ int helper_super_options_user_id(const char *opts, uid_t *ret)
 	return 0;
 }
 
+int helper_mount_id_at(int dirfd, const char *name, int *ret_id)
+{
+	struct {
+		struct file_handle fh;
+		unsigned char bytes[MAX_HANDLE_SZ];
+	} h = { .fh.handle_bytes = MAX_HANDLE_SZ };
+	struct statx stx;
+	int id;
+
+	/* name_to_handle_at() reports the mount id without calling the filesystem's getattr:
+	 * a FUSE mount without allow_other refuses getattr (EACCES) to any process whose
+	 * uid/euid/suid are not all the owner's, which is always true of us (euid 0), and a
+	 * hung server would block it. Flags 0: do not follow a final symlink. */
+	if (name_to_handle_at(dirfd, name, &h.fh, &id, name[0] ? 0 : AT_EMPTY_PATH) == 0) {
+		if (id < 0)
+			return -ERANGE;
+		*ret_id = id;
+		return 0;
+	}
+	if (errno != EOPNOTSUPP)
+		return -errno;
+
+	/* A filesystem that cannot encode handles: ask the VFS through statx(). */
+	if (statx(dirfd, name,
+		  AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (name[0] ? 0 : AT_EMPTY_PATH),
+		  STATX_MNT_ID, &stx) < 0)
+		return -errno;
+	if (!(stx.stx_mask & STATX_MNT_ID))
+		return -EOPNOTSUPP;
+	if (stx.stx_mnt_id > INT_MAX)
+		return -ERANGE;
+	*ret_id = (int)stx.stx_mnt_id;
+	return 0;
+}
+
 int helper_mountinfo_find(FILE *f, int mount_id, struct helper_mount_owner *ret)
 {
 	_cleanup_free_ char *line = NULL;
@@ -214,6 +252,7 @@ int helper_mountinfo_find(FILE *f, int mount_id, struct helper_mount_owner *ret)
 		if (strlen(e.fstype) >= sizeof(o.fstype) ||
 		    strlen(e.mountpoint) >= sizeof(o.mountpoint))
 			return -ENAMETOOLONG;
+		o.parent_id = e.parent_id;
 		strcpy(o.fstype, e.fstype);
 		strcpy(o.mountpoint, e.mountpoint);
 		r = helper_super_options_user_id(e.super_options, &uid);

@@ -119,41 +119,101 @@ int helper_check_user_mount_count(const struct helper_privs *p, unsigned max)
 	return 0;
 }
 
-/* Filesystems a user may mount over. Mounting over /proc, /sys, a cgroup or a devpts
- * directory could hide what root processes rely on; a user can hardly write to those, but
- * the list costs nothing (fusermount keeps one for the same reason). */
+/* File systems a user may mount over, as (statfs magic, mountinfo type name) pairs. Mounting
+ * over /proc, /sys, a cgroup or a devpts directory could hide what root processes rely on; a
+ * user can hardly write to those, but the list costs nothing (fusermount keeps one for the
+ * same reason).
+ *
+ * Both must match. The magic alone cannot tell devtmpfs (/dev) from tmpfs: devtmpfs is a
+ * shmem instance and reports TMPFS_MAGIC (RAMFS_MAGIC on kernels without tmpfs), so a
+ * directory in /dev that a user could write (a udev rule, a driver's node directory) would
+ * pass; mountinfo's type name is the file_system_type the kernel registered, which says
+ * "devtmpfs". The name alone would do, but the magic costs nothing and catches a name we
+ * misread. smbfs (0x517B) left the kernel in 2.6.37 and is not listed any more. */
+static const struct {
+	long magic;
+	const char *name;
+	bool prefix; /* name is a prefix ending in '.': "fuse." matches fuse.sshfs */
+} allowed_fs[] = {
+	{ EXT4_SUPER_MAGIC, "ext4" },
+	{ EXT4_SUPER_MAGIC, "ext3" },
+	{ EXT4_SUPER_MAGIC, "ext2" },
+	{ BTRFS_SUPER_MAGIC, "btrfs" },
+	{ XFS_SUPER_MAGIC, "xfs" },
+	{ TMPFS_MAGIC, "tmpfs" }, /* not "devtmpfs", which has the same magic */
+	{ RAMFS_MAGIC, "ramfs" }, /* nor devtmpfs on a kernel without tmpfs */
+	{ FUSE_SUPER_MAGIC, "fuse" },
+	{ FUSE_SUPER_MAGIC, "fuse.", true },
+	{ FUSE_SUPER_MAGIC, "fuseblk" },
+	{ FUSE_SUPER_MAGIC, "fuseblk.", true },
+	{ OVERLAYFS_SUPER_MAGIC, "overlay" },
+	{ MSDOS_SUPER_MAGIC, "vfat" },
+	{ MSDOS_SUPER_MAGIC, "msdos" },
+	{ F2FS_SUPER_MAGIC, "f2fs" },
+	{ NFS_SUPER_MAGIC, "nfs" },
+	{ NFS_SUPER_MAGIC, "nfs4" },
+	{ 0xFF534D42, "cifs" },
+	{ 0xFF534D42, "smb3" },
+	{ 0xFE534D42, "cifs" }, /* SMB2_SUPER_MAGIC */
+	{ 0xFE534D42, "smb3" },
+	{ 0x2011BAB0, "exfat" },
+	{ 0x5346544e, "ntfs" },
+	{ 0x5346544e, "ntfs3" },
+	{ 0x2fc12fc1, "zfs" },
+	{ 0xca451a4e, "bcachefs" },
+	{ REISERFS_SUPER_MAGIC, "reiserfs" },
+	{ 0x3153464a, "jfs" },
+	{ 0x482b, "hfsplus" },
+	{ ECRYPTFS_SUPER_MAGIC, "ecryptfs" },
+	{ 0x00c36400, "ceph" },
+	{ 0x15013346, "udf" },
+};
+
 bool helper_mountpoint_fs_allowed(long type)
 {
-	static const long allowed[] = {
-		EXT4_SUPER_MAGIC, /* ext2/3/4 */
-		BTRFS_SUPER_MAGIC,
-		XFS_SUPER_MAGIC,
-		TMPFS_MAGIC,
-		RAMFS_MAGIC,
-		FUSE_SUPER_MAGIC,
-		OVERLAYFS_SUPER_MAGIC,
-		MSDOS_SUPER_MAGIC,
-		F2FS_SUPER_MAGIC,
-		NFS_SUPER_MAGIC,
-		SMB_SUPER_MAGIC,
-		0xFF534D42,            /* cifs */
-		0xFE534D42,            /* smb2 */
-		0x2011BAB0,            /* exfat */
-		0x5346544e,            /* ntfs, ntfs3 */
-		0x2fc12fc1,            /* zfs */
-		0xca451a4e,            /* bcachefs */
-		REISERFS_SUPER_MAGIC,
-		0x3153464a,            /* jfs */
-		0x482b,                /* hfsplus */
-		ECRYPTFS_SUPER_MAGIC,
-		0x00c36400,            /* ceph */
-		0x15013346,            /* udf */
-	};
-
-	for (size_t i = 0; i < ELEMENTSOF(allowed); i++)
-		if ((unsigned long)type == (unsigned long)allowed[i])
+	for (size_t i = 0; i < ELEMENTSOF(allowed_fs); i++)
+		if ((unsigned long)type == (unsigned long)allowed_fs[i].magic)
 			return true;
 	return false;
+}
+
+bool helper_mountpoint_fstype_allowed(long type, const char *fstype)
+{
+	for (size_t i = 0; i < ELEMENTSOF(allowed_fs); i++) {
+		const char *n = allowed_fs[i].name;
+
+		if ((unsigned long)type != (unsigned long)allowed_fs[i].magic)
+			continue;
+		if (allowed_fs[i].prefix ? strncmp(fstype, n, strlen(n)) == 0 &&
+						   fstype[strlen(n)] != '\0'
+					 : strcmp(fstype, n) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* The type name of the mount the pinned fd is on, from mountinfo by mount id. Logs. */
+static int mount_fstype(int fd, const char *path, char *ret, size_t size)
+{
+	_cleanup_(helper_fclosep) FILE *f = NULL;
+	struct helper_mount_owner m;
+	int id, r;
+
+	r = helper_open_mountinfo(&f);
+	if (r < 0)
+		return r;
+	/* A mount missing from our mountinfo (it cannot be: we just opened it by path) or a
+	 * line we cannot read is a refusal, not a pass. */
+	r = helper_mount_id_at(fd, "", &id);
+	if (r >= 0)
+		r = helper_mountinfo_find(f, id, &m);
+	if (r >= 0 && strlen(m.fstype) >= size)
+		r = -ENAMETOOLONG;
+	if (r < 0)
+		return log_error_errno(r, "cannot find the file system type of '%s' in "
+					  "/proc/self/mountinfo: %m", path);
+	strcpy(ret, m.fstype);
+	return 0;
 }
 
 int helper_mountpoint_check_owner(const struct stat *st, const struct stat *parent, uid_t uid,
@@ -189,6 +249,7 @@ int helper_mountpoint_open(const struct helper_privs *p, const char *arg, char *
 	};
 	struct stat st, parent;
 	struct statfs sfs;
+	char fstype[64];
 	const char *why;
 	int r;
 
@@ -244,6 +305,14 @@ int helper_mountpoint_open(const struct helper_privs *p, const char *arg, char *
 			return log_error_errno(-EPERM, "you may not mount on '%s': mounting over a "
 						       "file system of type 0x%lx is only allowed "
 						       "to root", path, (unsigned long)sfs.f_type);
+		/* The mount the pinned directory is on, not whatever the path names now. */
+		r = mount_fstype(fd, path, fstype, sizeof(fstype));
+		if (r < 0)
+			return r;
+		if (!helper_mountpoint_fstype_allowed((long)sfs.f_type, fstype))
+			return log_error_errno(-EPERM, "you may not mount on '%s': mounting over a "
+						       "file system of type %s is only allowed to "
+						       "root", path, fstype);
 	}
 
 	*ret_path = TAKE_PTR(path);

@@ -4,21 +4,36 @@
  *
  * The threat: a user unmounting something that is not theirs (CVE-2021-3995/3996 in
  * util-linux: a prefix match on user_id, and a path that resolved differently at check and
- * at unmount). We therefore
+ * at unmount; libfuse issue 1504: unmounting by path is racy for stacked mounts). We
  *   1. resolve MOUNTPOINT as the caller and split it into parent and name;
  *   2. pin the parent (O_PATH, no symlinks) and chdir into it via that fd, then confirm with
  *      getcwd() that we are where the path said: from now on the name is looked up in a
  *      directory that cannot be swapped under us;
- *   3. identify the mount on <parent>/<name> by its mount id (name_to_handle_at(), not
- *      following a symlink) and find that id in /proc/self/mountinfo: it must be a
- *      fuse.fuse4fs mount, mounted exactly at the canonical path, and its user_id= must be
- *      exactly the caller's (root: any);
- *   4. umount2(name, UMOUNT_NOFOLLOW), relative to the pinned parent.
- * A plain (not lazy) unmount needs a path: unmounting through an fd to the mount would always
- * be EBUSY because the fd itself holds the mount. Residual race, documented in the man page:
- * between 3 and 4 the topmost mount on <name> could change only by someone unmounting or
- * mounting there; the user can mount only via a FUSE helper (whose mounts are the user's own)
- * and unmount only their own, so at worst they unmount a mount they could have unmounted.
+ *   3. pin <parent>/<name> itself (O_PATH, no symlinks) and judge the mount that pin is on,
+ *      by its mount id (name_to_handle_at(), no FUSE request) in /proc/self/mountinfo: a
+ *      fuse.fuse4fs mount, mounted exactly at the canonical path, whose user_id= is exactly
+ *      the caller's (root: any);
+ *   4. look at what lies below it at the same path, down to the parent's mount (the stack
+ *      a name-based unmount would fall through to if the judged mount went away first), and
+ *   5. unmount:
+ *      - if the judged mount sits directly on the parent directory, or only on other
+ *        fuse4fs mounts of the caller's: umount2(name, UMOUNT_NOFOLLOW) relative to the
+ *        pinned parent. A plain (not lazy) unmount keeps EBUSY for a mount in use, which a
+ *        user pulling a USB stick after -u relies on; it needs a name, because any pin on
+ *        the mount itself holds a reference and makes it busy (measured on 6.18:
+ *        umount2("/proc/self/fd/N", 0) on an O_PATH pin is always EBUSY). If the judged
+ *        mount disappears in between (only its owner or root can do that), the name
+ *        reaches the parent's plain directory (EINVAL) or another mount of the caller's.
+ *      - if it is stacked on a mount that is not the caller's (say, over a home directory
+ *        that root bind-mounted): a name could fall through to root's mount if the
+ *        caller's own went away in between (a second "-u" at the same time does that).
+ *        There we detach exactly the judged mount through the pin,
+ *        umount2("/proc/self/fd/N", MNT_DETACH): the kernel resolves the magic link to the
+ *        pinned (mount, root dentry), refuses anything but a mount root, and the pin's
+ *        reference is no obstacle to a lazy detach. The price: no EBUSY, the server
+ *        finishes when the last file on it is closed (documented in fuservicemount(8)).
+ * Residual: between 4 and the name-based unmount, a mount that root (not the caller)
+ * places at that exact path is what the name reaches.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -35,54 +50,51 @@
 
 #include "helper.h"
 
-static int mount_id_at(int dirfd, const char *name, int *ret_id)
+/* Up to this many mounts stacked on one path are looked at; more is refused, not guessed. */
+#define STACK_MAX 64
+
+/* Is every mount below `top` at `path`, down to (not including) the parent directory's mount
+ * `base`, a fuse4fs mount of uid's? 1 yes, 0 no (a foreign mount is in the stack), -errno
+ * when mountinfo does not describe such a stack (something changed: refuse). */
+static int stack_below_is_callers(FILE *f, const struct helper_mount_owner *top, int base,
+				  const char *path, uid_t uid)
 {
-	struct {
-		struct file_handle fh;
-		unsigned char bytes[MAX_HANDLE_SZ];
-	} h = { .fh.handle_bytes = MAX_HANDLE_SZ };
-	struct statx stx;
-	int id;
+	struct helper_mount_owner m;
+	int id = top->parent_id, r, own = 1;
 
-	/* name_to_handle_at() reports the mount id without calling the filesystem's getattr:
-	 * a FUSE mount without allow_other refuses getattr (EACCES) to any process whose
-	 * uid/euid/suid are not all the owner's, which is always true of us (euid 0), and a
-	 * hung server would block it. Flags 0: do not follow a final symlink. */
-	if (name_to_handle_at(dirfd, name, &h.fh, &id, name[0] ? 0 : AT_EMPTY_PATH) == 0) {
-		if (id < 0)
-			return -ERANGE;
-		*ret_id = id;
-		return 0;
+	for (int n = 0; id != base; n++) {
+		if (n >= STACK_MAX)
+			return -ELOOP;
+		rewind(f);
+		r = helper_mountinfo_find(f, id, &m);
+		if (r < 0)
+			return r == -ENOENT ? -ESTALE : r;
+		/* A parent mounted elsewhere means the name did not lead from the pinned
+		 * parent straight down this stack: the tree changed under us. */
+		if (strcmp(m.mountpoint, path) != 0)
+			return -ESTALE;
+		if (strcmp(m.fstype, HELPER_FUSE4FS_FSTYPE) != 0 || !m.has_user_id ||
+		    m.user_id != uid)
+			own = 0;
+		id = m.parent_id;
 	}
-	if (errno != EOPNOTSUPP)
-		return -errno;
-
-	/* A filesystem that cannot encode handles: ask the VFS through statx(). */
-	if (statx(dirfd, name,
-		  AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (name[0] ? 0 : AT_EMPTY_PATH),
-		  STATX_MNT_ID, &stx) < 0)
-		return -errno;
-	if (!(stx.stx_mask & STATX_MNT_ID))
-		return -EOPNOTSUPP;
-	if (stx.stx_mnt_id > INT_MAX)
-		return -ERANGE;
-	*ret_id = (int)stx.stx_mnt_id;
-	return 0;
+	return own;
 }
 
 int helper_umount(const struct helper_privs *p, const char *arg)
 {
 	_cleanup_free_ char *path = NULL, *dir_copy = NULL, *base_copy = NULL;
-	_cleanup_close_ int dirfd = -1;
+	_cleanup_close_ int dirfd = -1, pin = -1;
 	_cleanup_(helper_fclosep) FILE *f = NULL;
 	struct open_how how = {
 		.flags = O_PATH | O_DIRECTORY | O_CLOEXEC,
 		.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS,
 	};
 	struct helper_mount_owner owner;
-	char cwd[PATH_MAX];
+	char cwd[PATH_MAX], proc[64];
 	const char *dir, *name;
 	int parent_id, mnt_id, r;
+	bool by_pin = false;
 
 	r = helper_canonicalize_as_user(p, arg, &path);
 	if (r < 0)
@@ -97,6 +109,8 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 	dir = dirname(dir_copy);
 	name = basename(base_copy);
 
+	/* Both pins as the caller: their search permission on the way, no symlink anywhere
+	 * (the path is canonical; a symlink now is a swap after realpath()). */
 	r = helper_become_user(p);
 	if (r < 0)
 		return r;
@@ -104,10 +118,22 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 	r = dirfd < 0 ? -errno : 0;
 	if (r == 0 && fchdir(dirfd) < 0)
 		r = -errno;
+	if (r == 0) {
+		/* O_PATH: no open() of the FUSE root, so no request a hung server could
+		 * block and no permission check a FUSE mount refuses to euid 0. */
+		pin = (int)syscall(SYS_openat2, dirfd, name, &how, sizeof(how));
+		if (pin < 0)
+			r = -errno;
+	}
 	if (helper_become_root(p) < 0)
 		return -EPERM;
+	if (r == -ELOOP)
+		return log_error_errno(r, "'%s' changed while it was being opened (a symlink "
+					  "appeared); try again", path);
+	if (r == -ENOTDIR)
+		return log_error_errno(-EINVAL, "'%s' is not a mountpoint", path);
 	if (r < 0)
-		return log_error_errno(r, "cannot enter '%s': %m", dir);
+		return log_error_errno(r, "cannot open '%s': %m", path);
 
 	/* fusermount-style belt and braces: the directory we are in is the one named. */
 	if (!getcwd(cwd, sizeof(cwd)))
@@ -116,9 +142,9 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 		return log_error_errno(-ESTALE, "'%s' changed while it was being checked; try again",
 				       dir);
 
-	r = mount_id_at(dirfd, "", &parent_id);
+	r = helper_mount_id_at(dirfd, "", &parent_id);
 	if (r >= 0)
-		r = mount_id_at(dirfd, name, &mnt_id);
+		r = helper_mount_id_at(pin, "", &mnt_id);
 	if (r < 0)
 		return log_error_errno(r, "cannot identify the mount: %m");
 	if (mnt_id == parent_id)
@@ -133,8 +159,10 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 	if (r < 0)
 		return log_error_errno(r, "cannot parse /proc/self/mountinfo: %m");
 
-	/* statx() gave the topmost mount on <parent>/<name>; mountinfo must agree that it is
-	 * mounted exactly there (not, say, a mount whose root we reached some other way). */
+	/* The pin is on the topmost mount at <parent>/<name>; mountinfo must agree that this
+	 * mount is mounted exactly there (not a mount whose inside we reached some other
+	 * way). The kernel checks again that the pin is that mount's root when it unmounts
+	 * through it. */
 	if (strcmp(owner.mountpoint, path) != 0)
 		return log_error_errno(-EINVAL, "'%s' is not a mountpoint", path);
 	if (strcmp(owner.fstype, HELPER_FUSE4FS_FSTYPE) != 0)
@@ -144,6 +172,26 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 	if (!p->is_root && (!owner.has_user_id || owner.user_id != p->uid))
 		return log_error_errno(-EPERM, "'%s' was not mounted by you", path);
 
+	/* Root may unmount whatever the name reaches anyway; for a user, a name that could
+	 * fall through to someone else's mount is not used. */
+	if (!p->is_root) {
+		r = stack_below_is_callers(f, &owner, parent_id, path, p->uid);
+		if (r < 0)
+			return log_error_errno(r, "'%s' changed while it was "
+						  "being checked; try again", path);
+		by_pin = r == 0;
+	}
+
+	if (by_pin) {
+		/* Exactly the judged mount; lazily, the only way through a pin (see top). */
+		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pin);
+		if (umount2(proc, MNT_DETACH) < 0)
+			return log_error_errno(-errno, "%m");
+		return 0;
+	}
+
+	/* Our pin would make the mount busy for a plain unmount: let go of it first. */
+	close(TAKE_FD(pin));
 	if (umount2(name, UMOUNT_NOFOLLOW) < 0) {
 		r = -errno;
 		if (r == -EBUSY)

@@ -260,6 +260,31 @@ if mkdir "$CGD" 2>/dev/null; then
 else
 	log "no cgroup2 hierarchy at /sys/fs/cgroup/unified: skipping the delegated-cgroup case"
 fi
+# devtmpfs reports tmpfs's statfs magic: only mountinfo's type name tells a directory in /dev
+# from one on a tmpfs. Root mounts the devtmpfs (the kernel's one /dev superblock, seen at a
+# path of the test's own: the directory appears in /dev too, for the length of this block) and
+# a tmpfs, each with a directory the user owns; the user may mount on the tmpfs one only.
+mkdir "$W/devt" "$W/tmpfs"
+mount -t devtmpfs f4-devtmpfs "$W/devt"
+defer "f4_umount_if_mounted '$W/devt'"
+DEVDIR=$W/devt/fuse4fs-attack-$$
+install -d -o "$U" -g "$F4_TEST_GID" "$DEVDIR"
+defer "[[ ! -d '$DEVDIR' ]] || rmdir '$DEVDIR'"
+defer "f4_umount_if_mounted '$DEVDIR'"
+mount -t tmpfs -o mode=0755 f4-tmpfs "$W/tmpfs"
+defer "f4_umount_if_mounted '$W/tmpfs'"
+install -d -o "$U" -g "$F4_TEST_GID" "$W/tmpfs/d"
+defer "f4_umount_if_mounted '$W/tmpfs/d'"
+check "[devtmpfs-dir] the same statfs magic as a tmpfs ($(stat -f -c %t "$DEVDIR"))" \
+	test "$(stat -f -c %t "$DEVDIR")" = "$(stat -f -c %t "$W/tmpfs/d")"
+refused devtmpfs-dir 2 "file system of type devtmpfs" "$H" "$W/good.img" "$DEVDIR"
+run_user tmpfs-dir "$H" "$W/good.img" "$W/tmpfs/d"
+check "[tmpfs-dir] a user-owned directory on a tmpfs is fine" test "$RC" = 0
+check "[tmpfs-dir] mounted" is_mounted "$W/tmpfs/d"
+umount_user "$W/tmpfs/d"
+f4_umount_if_mounted "$DEVDIR"
+umount "$W/tmpfs" && rmdir "$DEVDIR" && umount "$W/devt"
+
 # Symlink swap race: the user flips a name between their own directory and a directory they
 # may not write, as fast as they can, while mounting on the name. Every mount must land on
 # their own directory; none may ever appear on the other one.
@@ -457,6 +482,154 @@ refused_mount() { # the user tries to unmount root's mount: exit 2, still mounte
 refused_mount unmount-others "$W/rootmnt"
 as_user ln -s "$W/rootmnt" "$W/u/link-to-rootmnt"
 refused_mount unmount-through-symlink "$W/u/link-to-rootmnt"
+# A symlink flipping between the user's own mount and root's while the user unmounts through
+# it: root's mount stays, whatever the timing.
+install -d -o "$U" -g "$F4_TEST_GID" "$W/u/flipdir" "$W/u/flipdir/m"
+defer "f4_umount_if_mounted '$W/u/flipdir/m'"
+setpriv --reuid="$U" --regid="$F4_TEST_GID" --clear-groups \
+	bash -c 'cd /; while :; do ln -sfn "$1" "$3.t" && mv -T "$3.t" "$3"; ln -sfn "$2" "$3.t" && mv -T "$3.t" "$3"; done' \
+	_ "$W/u/flipdir/m" "$W/rootmnt" "$W/u/flip" {F4_LOCK_FD}>&- &
+FLIP=$!
+defer "f4_kill_pid $FLIP"
+gone=0 own=0
+for ((i = 0; i < 20; i++)); do
+	is_mounted "$W/u/flipdir/m" || as_user "$H" "$W/good.img" "$W/u/flipdir/m" >/dev/null 2>&1 || true
+	as_user "$H" -u "$W/u/flip" >/dev/null 2>&1 || true
+	is_mounted "$W/u/flipdir/m" || own=$((own + 1))
+	if ! is_mounted "$W/rootmnt"; then
+		gone=$((gone + 1))
+		"$H" -o ro "$W/good.img" "$W/rootmnt" || true
+	fi
+done
+f4_kill_pid "$FLIP"
+umount_user "$W/u/flipdir/m"
+log "unmount through a flipping symlink: the user's own mount removed $own times of 20"
+check "[unmount-symlink-race] root's mount was never unmounted" test "$gone" = 0
+
+# Stacked mounts: root mounts a tmpfs over a directory of the user's whose root is the user's
+# (as for a bind-mounted home), and the user mounts fuse4fs on top of it. A "-u" that judges
+# the top mount and then unmounts by name falls through to root's tmpfs if the user's mount
+# goes away in between, and the user can make that happen with a second "-u" at the right
+# moment (they may also SIGSTOP the helper: the real uid is theirs). To hit the moment every
+# time instead of after many tries, `stopper` traces the helper as root (only root's tracing
+# keeps a setuid exec setuid) and, when it enters umount2(), runs the second "-u" as the user
+# before letting the call go on. Root's tmpfs must stay every time. (Against the name-based
+# unmount of the previous helper, root's tmpfs was gone in every round.)
+cat >"$W/stopper.c" <<'EOF'
+#define _GNU_SOURCE
+#include <grp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/ptrace.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* stopper UID GID REMOVER HELPER ARGS...: run HELPER ARGS as UID:GID, traced by us (root), and
+ * at its umount2() system call, before the kernel acts on it, run REMOVER (sh -c) once.
+ * Prints "hit" when that happened; exits with the helper's status. */
+int main(int argc, char **argv)
+{
+	int st, hit = 0;
+	pid_t pid;
+
+	if (argc < 5)
+		return 2;
+	pid = fork();
+	if (pid == 0) {
+		gid_t gid = (gid_t)atoi(argv[2]);
+		uid_t uid = (uid_t)atoi(argv[1]);
+
+		/* Traced before dropping to the user: the kernel records the tracer's
+		 * credentials at this moment (root's), so the setuid exec stays setuid. */
+		if (ptrace(PTRACE_TRACEME, 0, NULL, NULL) < 0)
+			_exit(125);
+		if (setgroups(0, NULL) || setresgid(gid, gid, gid) || setresuid(uid, uid, uid))
+			_exit(126);
+		execv(argv[4], argv + 4);
+		_exit(127);
+	}
+	/* The exec stop first. */
+	if (waitpid(pid, &st, 0) < 0 || !WIFSTOPPED(st))
+		return 2;
+	ptrace(PTRACE_SETOPTIONS, pid, NULL, (void *)(long)(PTRACE_O_TRACESYSGOOD | PTRACE_O_EXITKILL));
+	for (;;) {
+		struct __ptrace_syscall_info info;
+
+		if (ptrace(PTRACE_SYSCALL, pid, NULL, NULL) < 0 || waitpid(pid, &st, 0) < 0)
+			return 2;
+		if (WIFEXITED(st) || WIFSIGNALED(st))
+			break;
+		if (!WIFSTOPPED(st) || WSTOPSIG(st) != (SIGTRAP | 0x80))
+			continue; /* (a signal stop: not expected here; it is not passed on) */
+		if (ptrace(PTRACE_GET_SYSCALL_INFO, pid, (void *)sizeof(info), &info) <= 0)
+			return 2;
+		if (!hit && info.op == PTRACE_SYSCALL_INFO_ENTRY && info.entry.nr == SYS_umount2) {
+			hit = 1;
+			if (system(argv[3]) == -1)
+				return 2;
+		}
+	}
+	if (hit)
+		printf("hit\n");
+	return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+EOF
+gcc -Wall -o "$W/stopper" "$W/stopper.c"
+install -d -o "$U" -g "$F4_TEST_GID" "$W/u/home"
+mount -t tmpfs -o "mode=0755,uid=$U,gid=$F4_TEST_GID" f4-home "$W/u/home"
+defer "f4_umount_if_mounted '$W/u/home'"
+# The type of the top mount at the user's directory, from mountinfo.
+home_top() {
+	awk -v m="$W/u/home" '$5 == m { for (i = 7; $i != "-"; i++); t = $(i + 1) } END { print t }' \
+		/proc/self/mountinfo
+}
+SECOND="setpriv --reuid=$U --regid=$F4_TEST_GID --clear-groups $H -u $W/u/home >/dev/null 2>&1"
+lost=0 hits=0 rounds=0
+for ((i = 0; i < 5; i++)); do
+	if ! as_user "$H" "$W/good.img" "$W/u/home" >/dev/null 2>&1; then
+		fail "[unmount-stacked-race] round $i: the user could not mount over the tmpfs"
+		break
+	fi
+	rounds=$((rounds + 1))
+	SOUT=$("$W/stopper" "$U" "$F4_TEST_GID" "$SECOND" "$H" -u "$W/u/home" 2>/dev/null || true)
+	[[ $SOUT == hit ]] && hits=$((hits + 1))
+	case $(home_top) in
+	tmpfs) ;;
+	fuse.fuse4fs) fail "[unmount-stacked-race] round $i: the user's mount stayed"; umount_user "$W/u/home" ;;
+	*)
+		lost=$((lost + 1))
+		mount -t tmpfs -o "mode=0755,uid=$U,gid=$F4_TEST_GID" f4-home "$W/u/home"
+		;;
+	esac
+done
+log "stacked unmount race: $rounds rounds, $hits with the second -u inside the window, root's tmpfs removed $lost times"
+check "[unmount-stacked-race] the second -u ran inside the window every time" test "$hits" = "$rounds"
+check "[unmount-stacked-race] root's tmpfs was never unmounted" test "$lost" = 0
+# Without a race, on top of a mount that is not theirs, the user's "-u" still works (lazily).
+run_user unmount-stacked "$H" "$W/good.img" "$W/u/home"
+run_user unmount-stacked "$H" -u "$W/u/home"
+check "[unmount-stacked] exits 0" test "$RC" = 0
+check "[unmount-stacked] the user's mount is gone, root's tmpfs stays" test "$(home_top)" = tmpfs
+umount "$W/u/home"
+
+# Directly on the user's own directory, "-u" stays a plain unmount: busy while in use.
+run_user unmount-busy-mount "$H" "$W/good.img" "$W/u/mnt"
+setpriv --reuid="$U" --regid="$F4_TEST_GID" --clear-groups \
+	bash -c 'cd "$1" && exec sleep 60' _ "$W/u/mnt" {F4_LOCK_FD}>&- &
+SLEEPER=$!
+defer "f4_kill_pid $SLEEPER"
+sleep 0.3
+run_user unmount-busy "$H" -u "$W/u/mnt"
+check "[unmount-busy] exits 6" test "$RC" = 6
+check "[unmount-busy] says busy" grep -q busy <<<"$OUT"
+check "[unmount-busy] still mounted" is_mounted "$W/u/mnt"
+f4_kill_pid "$SLEEPER"
+run_user unmount-busy-after "$H" -u "$W/u/mnt"
+check "[unmount-busy] unmounts once nothing uses it" test "$RC" = 0
+check "[unmount-busy] gone" test "$(fuse4fs_mounts)" = 1 # root's own, below
+
 "$H" -u "$W/rootmnt" || fail "[unmount] root could not unmount its own mount"
 check "[unmount] root's mount is gone" test "$(fuse4fs_mounts)" = 0
 

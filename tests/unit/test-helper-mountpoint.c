@@ -86,5 +86,31 @@ int main(void)
 	TAP_OK(!helper_mountpoint_fs_allowed(0x42494e4d)); /* binfmt_misc */
 	TAP_OK(!helper_mountpoint_fs_allowed(0));
 
+	/* The magic with mountinfo's type name. devtmpfs reports tmpfs's magic (or ramfs's on
+	 * a kernel without tmpfs): a writable directory in /dev must not pass as a tmpfs. */
+	TAP_OK(helper_mountpoint_fstype_allowed(TMPFS_MAGIC, "tmpfs"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(TMPFS_MAGIC, "devtmpfs"));
+	TAP_OK(helper_mountpoint_fstype_allowed(RAMFS_MAGIC, "ramfs"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(RAMFS_MAGIC, "devtmpfs"));
+	/* Every name must come with its own magic, not another allowed one's. */
+	TAP_OK(helper_mountpoint_fstype_allowed(EXT4_SUPER_MAGIC, "ext4"));
+	TAP_OK(helper_mountpoint_fstype_allowed(EXT4_SUPER_MAGIC, "ext2"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(EXT4_SUPER_MAGIC, "tmpfs"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(TMPFS_MAGIC, "ext4"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(PROC_SUPER_MAGIC, "proc"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(PROC_SUPER_MAGIC, "tmpfs"));
+	/* FUSE: the bare type and any subtype, not a name that merely starts with "fuse". */
+	TAP_OK(helper_mountpoint_fstype_allowed(0x65735546, "fuse"));
+	TAP_OK(helper_mountpoint_fstype_allowed(0x65735546, "fuse.fuse4fs"));
+	TAP_OK(helper_mountpoint_fstype_allowed(0x65735546, "fuseblk.ntfs-3g"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(0x65735546, "fuse."));
+	TAP_OK(!helper_mountpoint_fstype_allowed(0x65735546, "fusectl"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(0x65735543, "fusectl"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(0x65735546, "fusex"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(TMPFS_MAGIC, "tmpfs2"));
+	TAP_OK(!helper_mountpoint_fstype_allowed(TMPFS_MAGIC, ""));
+	/* Old smbfs is gone from the kernel and from the list. */
+	TAP_OK(!helper_mountpoint_fs_allowed(0x517B));
+
 	return tap_plan_end();
 }
