@@ -82,8 +82,10 @@ contained_pids() {
 mount_new() {
 	local label=$1 mnt=$2 probes=${3:-} before p rc=0
 	before=" $(contained_pids | tr '\n' ' ') "
+	T0=$(date +%s%N)
 	as_user env ${probes:+FUSE4FS_SELFTEST=$probes} "$H" "$F4_WORK/disk.img" "$mnt" \
 		>"$F4_WORK/$label.log" 2>&1 || rc=$?
+	MOUNT_MS=$((($(date +%s%N) - T0) / 1000000))
 	NEW=
 	for p in $(contained_pids); do [[ $before == *" $p "* ]] || NEW=$p; done
 	[[ -n $NEW ]] && defer "f4_kill_pid $NEW"
@@ -115,6 +117,17 @@ if mount_new main "$F4_WORK/mnt" "$(IFS=,; echo "${F4_ERRNO_PROBES[*]}")"; then
 	check "[main] served" as_user cmp -s "$F4_WORK/mnt/files/hello.txt" "$REF"
 	check "[main] fstype fuse.fuse4fs" test "$(mount_fstype "$F4_WORK/mnt")" = fuse.fuse4fs
 	check_sandbox "$SRV" "$$"
+	# Its fds: 0-2 /dev/null (readlink says /null: /dev is not below its root), 2 the caller's
+	# stderr with the self-test armed, the uid lock, the image, /dev/fuse (the connection is
+	# closed once it serves); nothing else of the helper's or the caller's.
+	FDS=$(for f in "/proc/$SRV/fd"/*; do printf '%s=%s\n' "${f##*/}" "$(readlink "$f")"; done | sort -n)
+	printf '  fds: %s\n' "$(tr '\n' ' ' <<<"$FDS")" >&2
+	check "its fds are /dev/null, its uid lock, the image and /dev/fuse, nothing else" \
+		test "$(grep -vcE "^[0-2]=(/dev)?/null\$|^2=$F4_WORK/main\.log\$|^4=$LOCKDIR/uid-$SUID\.lock\$|^[0-9]+=/dev/fuse\$|^[0-9]+=$F4_WORK/disk\.img\$" <<<"$FDS")" = 0 -a "$(wc -l <<<"$FDS")" = 6
+	printf '  measured: mount %s ms; VmHWM %s kB, threads %s\n' "$MOUNT_MS" \
+		"$(status_field "$SRV" VmHWM)" "$(status_field "$SRV" Threads)" >&2
+	check "[main] its environment is the self-test list only" \
+		test "$(tr '\0' '\n' <"/proc/$SRV/environ")" = "FUSE4FS_SELFTEST=$(IFS=,; echo "${F4_ERRNO_PROBES[*]}")"
 	check "server uid $SUID is in contained_uids" test "$SUID" -ge $UID_MIN -a "$SUID" -le $UID_MAX
 	check "server gid is its uid" test "$(status_field "$SRV" Gid)" = "$SUID"
 	check "server has no supplementary groups" test -z "$(status_field "$SRV" Groups)"
