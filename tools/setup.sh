@@ -11,6 +11,8 @@ PACKAGES=(
 	# run and test: FUSE, ext4 tools, the container, image contents, process inspection
 	fuse3 e2fsprogs dosfstools systemd systemd-container util-linux mount
 	attr acl iproute2 procps python3 coreutils findutils gawk shellcheck
+	# udevadm, to test units/70-fuse4fs.rules (installed without starting a udev daemon: below)
+	udev
 )
 
 missing=()
@@ -32,5 +34,25 @@ fi
 echo "setup: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
+# No service may start during the install: PID 1 is not systemd here, so maintainer scripts
+# would start daemons through invoke-rc.d (udev's would start systemd-udevd, which would then
+# apply the distribution's rules to every device on the machine). A policy-rc.d that answers
+# 101 ("action forbidden") stops that; ours is removed afterwards, someone else's is left.
+POLICY_RC=/usr/sbin/policy-rc.d
+own_policy=
+if [[ ! -e $POLICY_RC ]]; then
+	printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC"
+	chmod 0755 "$POLICY_RC"
+	own_policy=1
+	trap 'rm -f "$POLICY_RC"' EXIT
+fi
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+if [[ -n $own_policy ]]; then
+	rm -f "$POLICY_RC"
+	trap - EXIT
+fi
+if pgrep -x systemd-udevd >/dev/null; then
+	echo "setup: WARNING: systemd-udevd is running (pid $(pgrep -x systemd-udevd | tr '\n' ' '))" >&2
+	echo "setup: the tests do not need it, and it applies udev rules to every device here" >&2
+fi
 echo "setup: done"
