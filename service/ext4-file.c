@@ -167,25 +167,252 @@ static int ext4_write_fits(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode
 	return 0;
 }
 
+/*
+ * Writes [off, off + size) through libext2fs's file layer, which goes block by block: one
+ * mapping (an extent tree walk, checksums verified) and one I/O per block. *done grows by
+ * what went in, also on error.
+ */
+static int ext4_write_blocks_slow(struct svc_fs *sfs, ext2_ino_t ino, uint64_t off, size_t size,
+				  const char *buf, size_t *done)
+{
+	_cleanup_efile_ ext2_file_t file = NULL;
+	struct ext2_inode_large inode;
+	size_t n = 0;
+	errcode_t err;
+	int r;
+
+	if (size == 0)
+		return 0;
+	r = ext4_efile_open(sfs, ino, &inode, EXT2_FILE_WRITE, &file);
+	if (r < 0)
+		return r;
+	err = ext2fs_file_llseek(file, off, EXT2_SEEK_SET, NULL);
+	if (err)
+		return ext4_errno(sfs, err, ino, "seeking in the file");
+	while (n < size) {
+		unsigned int want = size - n > (1u << 30) ? (1u << 30) : (unsigned int)(size - n);
+		unsigned int got = 0;
+
+		err = ext2fs_file_write(file, buf + n, want, &got);
+		if (err) {
+			(void)ext4_efile_close(sfs, ino, &file);
+			*done += n;
+			if (err == EXT2_ET_BLOCK_ALLOC_FAIL || err == EXT2_ET_INODE_ALLOC_FAIL)
+				return -ENOSPC;
+			return ext4_errno(sfs, err, ino, "writing the file");
+		}
+		if (got == 0)
+			break;
+		n += got;
+	}
+	r = ext4_efile_close(sfs, ino, &file);
+	if (r < 0)
+		return r;
+	*done += n;
+	return 0;
+}
+
+/*
+ * ext2fs_fallocate() gives each call's blocks an extent of their own, even when they follow
+ * the previous extent on disk: a file written sequentially in requests would end up with an
+ * extent per request (and extent blocks the kernel's ext4 would not need). Merges the extent
+ * starting at logical block first into its left neighbour when they are contiguous on disk,
+ * both initialized, and fit in one extent. Best effort: an error leaves the tree as it was
+ * (valid, only less compact), except for what the extent code itself reports.
+ */
+static int ext4_extent_merge_left(struct svc_fs *sfs, ext2_ino_t ino, uint64_t first)
+{
+	ext2_extent_handle_t handle = NULL;
+	struct ext2_inode_large inode;
+	struct ext2fs_extent left, right;
+	errcode_t err;
+	int r;
+
+	if (first == 0)
+		return 0;
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	err = ext2fs_extent_open2(sfs->fs, ino, (struct ext2_inode *)&inode, &handle);
+	if (err)
+		return ext4_errno(sfs, err, ino, "opening the extent tree");
+	err = ext2fs_extent_goto2(handle, 0, first - 1);
+	if (!err)
+		err = ext2fs_extent_get(handle, EXT2_EXTENT_CURRENT, &left);
+	if (!err)
+		err = ext2fs_extent_get(handle, EXT2_EXTENT_NEXT_LEAF, &right);
+	if (err || (left.e_flags | right.e_flags) & EXT2_EXTENT_FLAGS_UNINIT ||
+	    left.e_lblk + left.e_len != first || right.e_lblk != first ||
+	    left.e_pblk + left.e_len != right.e_pblk ||
+	    left.e_len + right.e_len > EXT_INIT_MAX_LEN) {
+		ext2fs_extent_free(handle);
+		return 0;
+	}
+	/* The handle is on right: remove it, then let left cover its blocks. */
+	err = ext2fs_extent_delete(handle, 0);
+	if (!err)
+		err = ext2fs_extent_goto2(handle, 0, first - 1);
+	if (!err) {
+		left.e_len += right.e_len;
+		err = ext2fs_extent_replace(handle, 0, &left);
+	}
+	if (!err)
+		err = ext2fs_extent_fix_parents(handle);
+	ext2fs_extent_free(handle);
+	if (err)
+		return ext4_errno(sfs, err, ino, "merging extents");
+	/* A leaf block the deletion emptied was freed from this inode's count. */
+	return ext4_inode_write(sfs, ino, &inode);
+}
+
+/*
+ * What the fast path can do with [first, end): 0 if every block is mapped by initialized
+ * extents (an overwrite), 2 if nothing is mapped at or after first (an append: nothing to
+ * the right for the allocation to meet), 1 for anything else (holes between extents,
+ * unwritten extents), which the file layer handles.
+ */
+static int ext4_write_range_kind(struct svc_fs *sfs, ext2_ino_t ino, ext2_extent_handle_t handle,
+				 uint64_t first, uint64_t end)
+{
+	struct ext2_extent_info info;
+	struct ext2fs_extent ext;
+	uint64_t cur = first;
+	errcode_t err;
+
+	err = ext2fs_extent_goto2(handle, 0, first);
+	if (err == EXT2_ET_EXTENT_NOT_FOUND) {
+		err = ext2fs_extent_get_info(handle, &info);
+		if (err)
+			return ext4_errno(sfs, err, ino, "reading the extent tree");
+		if (info.max_depth == 0 && info.num_entries == 0)
+			return 2;
+		err = ext2fs_extent_get(handle, EXT2_EXTENT_LAST_LEAF, &ext);
+		if (err)
+			return 1;
+		return ext.e_lblk + ext.e_len <= first ? 2 : 1;
+	}
+	if (err)
+		return 1;
+	err = ext2fs_extent_get(handle, EXT2_EXTENT_CURRENT, &ext);
+	while (!err) {
+		if (!(ext.e_flags & EXT2_EXTENT_FLAGS_LEAF) ||
+		    (ext.e_flags & EXT2_EXTENT_FLAGS_UNINIT) || ext.e_lblk > cur ||
+		    ext.e_lblk + ext.e_len <= cur)
+			return 1;
+		cur = ext.e_lblk + ext.e_len;
+		if (cur >= end)
+			return 0;
+		err = ext2fs_extent_get(handle, EXT2_EXTENT_NEXT_LEAF, &ext);
+	}
+	return 1;
+}
+
+/*
+ * Whole blocks [first, first + count) of an extent-mapped file, written with one I/O per
+ * physically contiguous run. Blocks already mapped are overwritten in place; blocks past the
+ * last extent are allocated initialized in one go (ext2fs_fallocate: whole extents, not one
+ * block at a time, merged with the extent before), and every one of them is written here, so
+ * no stale data shows through. The I/O goes through the io channel, so that the blocks
+ * libext2fs caches stay coherent. Returns 1 if the range is not one this can do (the caller
+ * then takes the slow path), 0 when written, -errno on failure.
+ */
+static int ext4_write_blocks_fast(struct svc_fs *sfs, ext2_ino_t ino, uint64_t first,
+				  uint64_t count, const char *buf)
+{
+	ext2_filsys fs = sfs->fs;
+	ext2_extent_handle_t handle = NULL;
+	struct ext2_inode_large inode;
+	struct ext2fs_extent ext;
+	uint64_t cur = first, end = first + count;
+	errcode_t err;
+	int r;
+
+	r = ext4_inode_read(sfs, ino, &inode);
+	if (r < 0)
+		return r;
+	if (!(inode.i_flags & EXT4_EXTENTS_FL) || (inode.i_flags & EXT4_INLINE_DATA_FL))
+		return 1;
+	err = ext2fs_extent_open2(fs, ino, (struct ext2_inode *)&inode, &handle);
+	if (err)
+		return ext4_errno(sfs, err, ino, "opening the extent tree");
+	r = ext4_write_range_kind(sfs, ino, handle, first, end);
+	ext2fs_extent_free(handle);
+	handle = NULL;
+	if (r < 0 || r == 1)
+		return r;
+	if (r == 2) {
+		err =
+		    ext2fs_fallocate(fs, EXT2_FALLOCATE_FORCE_INIT | EXT2_FALLOCATE_INIT_BEYOND_EOF,
+				     ino, (struct ext2_inode *)&inode, ~0ULL, first, count);
+		if (err == EXT2_ET_BLOCK_ALLOC_FAIL)
+			return -ENOSPC;
+		if (err)
+			return ext4_errno(sfs, err, ino, "allocating blocks");
+		/* ext2fs_fallocate() writes a caller's inode only when the extent tree's
+		 * root changes: the block count it added is ours to write. */
+		r = ext4_inode_write(sfs, ino, &inode);
+		if (r == 0)
+			r = ext4_extent_merge_left(sfs, ino, first);
+		if (r == 0)
+			r = ext4_inode_read(sfs, ino, &inode);
+		if (r < 0)
+			return r;
+	}
+	err = ext2fs_extent_open2(fs, ino, (struct ext2_inode *)&inode, &handle);
+	if (err)
+		return ext4_errno(sfs, err, ino, "opening the extent tree");
+	err = ext2fs_extent_goto2(handle, 0, cur);
+	if (!err)
+		err = ext2fs_extent_get(handle, EXT2_EXTENT_CURRENT, &ext);
+	r = 0;
+	while (!err && cur < end) {
+		uint64_t n;
+
+		/* Checked or allocated above, under the same lock. */
+		if (!(ext.e_flags & EXT2_EXTENT_FLAGS_LEAF) ||
+		    (ext.e_flags & EXT2_EXTENT_FLAGS_UNINIT) || ext.e_lblk > cur ||
+		    ext.e_lblk + ext.e_len <= cur) {
+			r = ext4_corrupt(sfs, ino, "extent tree not as allocated for a write");
+			break;
+		}
+		n = ext.e_lblk + ext.e_len - cur;
+		if (n > end - cur)
+			n = end - cur;
+		err = io_channel_write_blk64(fs->io, ext.e_pblk + (cur - ext.e_lblk), (int)n,
+					     buf + (cur - first) * sfs->blocksize);
+		if (err)
+			break;
+		cur += n;
+		if (cur < end)
+			err = ext2fs_extent_get(handle, EXT2_EXTENT_NEXT_LEAF, &ext);
+	}
+	ext2fs_extent_free(handle);
+	if (r)
+		return r;
+	if (err)
+		return ext4_errno(sfs, err, ino, "writing the file");
+	return 0;
+}
+
 int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
 		    const char *buf, bool privileged, bool whole, size_t *ret_len,
 		    bool *ret_allocated)
 {
-	_cleanup_efile_ ext2_file_t file = NULL;
 	struct ext2_inode_large inode;
 	struct timespec now;
-	uint64_t max, blocks;
+	uint64_t max, blocks, bs = sfs->blocksize, first, last, end;
 	size_t done = 0, asked = size;
 	int short_err = -ENOSPC;
-	errcode_t err;
 	int r;
 
 	r = ext4_check_rw(sfs);
 	if (r < 0)
 		return r;
-	r = ext4_efile_open(sfs, f->ino, &inode, EXT2_FILE_WRITE, &file);
+	r = ext4_inode_read(sfs, f->ino, &inode);
 	if (r < 0)
 		return r;
+	if (!LINUX_S_ISREG(inode.i_mode))
+		return LINUX_S_ISDIR(inode.i_mode) ? -EISDIR : -EINVAL;
 	blocks = ext2fs_get_stat_i_blocks(sfs->fs, (struct ext2_inode *)&inode);
 	/* Like the kernel: nothing at or past the limit, a short write up to it. */
 	max = ext4_max_file_size(sfs, &inode);
@@ -200,29 +427,36 @@ int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_
 	r = ext4_write_fits(sfs, f->ino, &inode, off, &size, privileged);
 	if (r < 0)
 		return r;
-	err = ext2fs_file_llseek(file, off, EXT2_SEEK_SET, NULL);
-	if (err)
-		return ext4_errno(sfs, err, f->ino, "seeking in the file");
-	while (done < size) {
-		unsigned int want = size - done > (1u << 30) ? (1u << 30) : (unsigned int)(size - done);
-		unsigned int got = 0;
 
-		err = ext2fs_file_write(file, buf + done, want, &got);
-		if (err) {
-			/* What went in before the disk filled up counts. */
-			if (done > 0 && err == EXT2_ET_BLOCK_ALLOC_FAIL)
-				break;
-			(void)ext4_efile_close(sfs, f->ino, &file);
-			if (err == EXT2_ET_BLOCK_ALLOC_FAIL || err == EXT2_ET_INODE_ALLOC_FAIL)
-				return -ENOSPC;
-			return ext4_errno(sfs, err, f->ino, "writing the file");
+	/* The whole blocks inside the range (at least two, else the file layer is as quick)
+	 * go the fast way; the partial blocks at either end through the file layer, which
+	 * reads and merges them. In file order, so that a failure leaves a written prefix. */
+	end = off + size;
+	first = (off + bs - 1) / bs;
+	last = end / bs;
+	r = 1;
+	if (last >= first + 2) {
+		r = ext4_write_blocks_slow(sfs, f->ino, off, first * bs - off, buf, &done);
+		if (r == 0)
+			r = ext4_write_blocks_fast(sfs, f->ino, first, last - first, buf + done);
+		if (r == 0) {
+			done += (last - first) * bs;
+			r = ext4_inode_read(sfs, f->ino, &inode);
+			/* The file layer extends i_size itself; the fast path does not. */
+			if (r == 0 && last * bs > ext4_inode_size(sfs, &inode)) {
+				r = ext4_inode_set_size(sfs, f->ino, &inode, last * bs);
+				if (r == 0)
+					r = ext4_inode_write(sfs, f->ino, &inode);
+			}
+			if (r == 0)
+				r = ext4_write_blocks_slow(sfs, f->ino, last * bs, end - last * bs,
+							   buf + done, &done);
 		}
-		if (got == 0)
-			break;
-		done += got;
 	}
-	r = ext4_efile_close(sfs, f->ino, &file);
-	if (r < 0)
+	if (r == 1)
+		r = ext4_write_blocks_slow(sfs, f->ino, off + done, size - done, buf + done, &done);
+	/* What went in before the disk filled up counts. */
+	if (r < 0 && !(r == -ENOSPC && done > 0))
 		return r;
 
 	/* A write is a modification: mtime and ctime. */
