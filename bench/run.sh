@@ -244,6 +244,7 @@ sys_mount() {
 	if [[ $sys == service ]]; then
 		rec "$sys" mount "$SVC_MS"
 	else
+		t1=$(now)
 		rec "$sys" mount "$(ms "$t0" "$t1")"
 	fi
 	if ((STRACE)) && [[ -n $SRV_PID ]]; then
