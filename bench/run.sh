@@ -7,7 +7,7 @@
 # hits them all alike), then a table of medians and ratios to the kernel.  See bench/README.md.
 #
 #   bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]] [--build DIR]
-#                [--out FILE] [--strace] [--dropin FILE]
+#                [--out FILE] [--strace] [--dropin FILE] [--direct-opts OPTS]
 #
 # Not part of the test suite.  Needs root; installs fio and fuse2fs itself when missing.
 set -euo pipefail
@@ -29,6 +29,7 @@ ONLY=
 OUT=
 STRACE=0
 DROPIN=
+DIRECT_OPTS=
 usage() {
 	sed -n '/^#   bench/,/^#   *\[--out/p' "$0" | sed 's/^# \{0,3\}//'
 	echo "workloads: ${WORKLOADS[*]} (mount and unmount latency and the server's peak RSS are"
@@ -44,6 +45,7 @@ while (($#)); do
 	--out) OUT=$2; shift 2 ;;
 	--strace) STRACE=1; shift ;;
 	--dropin) DROPIN=$(realpath "$2"); shift 2 ;;
+	--direct-opts) DIRECT_OPTS=,$2; shift 2 ;;
 	-h | --help) usage; exit 0 ;;
 	*) usage >&2; die "unknown argument '$1'" ;;
 	esac
@@ -230,7 +232,7 @@ sys_mount() {
 		for p in $(ct_server_pids); do [[ $before == *" $p "* ]] || SRV_PID=$p; done
 		;;
 	direct)
-		"$FUSE4FS" -f -o rw,allow_other "$img" "$MNT" 2>>"$F4_WORK/direct.log" &
+		"$FUSE4FS" -f -o "rw,allow_other$DIRECT_OPTS" "$img" "$MNT" 2>>"$F4_WORK/direct.log" &
 		SRV_PID=$!
 		wait_answering fuse.fuse4fs "$SRV_PID" || { cat "$F4_WORK/direct.log" >&2; die "fuse4fs direct did not mount"; }
 		;;
@@ -452,7 +454,7 @@ step "results after $((($(now) - START) / 1000000000)) s (raw samples: ${OUT:-$R
 		"$(nproc) CPUs, $(awk '/MemTotal/ { printf "%.0f GiB", $2 / 1048576 }' /proc/meminfo)," \
 		"image $IMG_SIZE ext4 4 KiB blocks in a file on $(df --output=source "$F4_WORK" | tail -n 1)," \
 		"seq ${SEQ_MIB} MiB, fio ${FIO_MIB} MiB file for ${FIO_SECS} s, $NFILES files in $NDIRS dirs," \
-		"untar $(($(stat -c %s "$F4_WORK/src.tar") / 1000000)) MB"
+		"untar $(($(stat -c %s "$F4_WORK/src.tar") / 1000000)) MB${DIRECT_OPTS:+, direct mode with -o ${DIRECT_OPTS#,}}"
 	echo
 	"$F4_PYTHON" "$BENCH_DIR/table.py" "$RES" "$SYSTEMS"
 } | tee "$F4_WORK/table.md"
