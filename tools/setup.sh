@@ -11,8 +11,9 @@ PACKAGES=(
 	# run and test: FUSE, ext4 tools, the container, image contents, process inspection
 	fuse3 e2fsprogs dosfstools systemd systemd-container util-linux mount
 	attr acl iproute2 procps python3 coreutils findutils gawk shellcheck
-	# udevadm, to test units/70-fuse4fs.rules (installed without starting a udev daemon: below)
-	udev
+	# udevadm, to test units/70-fuse4fs.rules (installed without starting a udev daemon: below);
+	# pam_systemd, for real logind sessions in the container (tests/integration/test-seat.sh)
+	udev libpam-systemd
 )
 
 missing=()
