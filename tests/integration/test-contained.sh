@@ -155,6 +155,14 @@ if mount_new main "$F4_WORK/mnt" "$(IFS=,; echo "${F4_ERRNO_PROBES[*]}")"; then
 	check "it holds its uid lock" lock_held "$SUID"
 	OUT=$(as_user kill -TERM "$SRV" 2>&1) && fail "the caller could signal its server" ||
 		check "the caller cannot signal it (EPERM): $OUT" grep -q "Operation not permitted" <<<"$OUT"
+	# PTRACE_ATTACH (16) from the caller: refused, with EPERM.
+	PT=$(as_user "$F4_PYTHON" -c 'import ctypes, os, sys
+libc = ctypes.CDLL(None, use_errno=True)
+r = libc.ptrace(16, int(sys.argv[1]), None, None)
+print(r, os.strerror(ctypes.get_errno()))' "$SRV" 2>&1)
+	check "the caller cannot ptrace it (got: $PT)" test "$PT" = "-1 Operation not permitted"
+	check "the caller cannot read its memory or environment" \
+		eval "! as_user cat /proc/$SRV/environ >/dev/null 2>&1"
 	check "[main] the server survived" test -d "/proc/$SRV"
 
 	step "calls from inside the server that must fail"
