@@ -47,12 +47,12 @@ H=$F4_HELPER
 mount --bind "$F4_WORK/stage$F4_PREFIX" "$F4_PREFIX"
 defer "umount -l '$F4_PREFIX'"
 [[ -x ${F4_SBINDIR:-$F4_PREFIX/sbin}/fuse4fs ]] || die "no server at the compiled-in path"
-# No service socket: an empty socket directory here, whatever other tests run at the same time
-# (the lock only for the moment we look at the real one).
-lock_sockdir
+# No service socket: an empty tmpfs over the socket directory, in this namespace only, whatever
+# other tests run at the same time. Shadowing it leaves the real one alone; only when it does
+# not exist yet is it created, through the lock (held until we exit, a few seconds).
+[[ -d $F4_SOCKDIR ]] || lock_sockdir
 mount -t tmpfs -o mode=0755,size=64k fuse4fs-test-nosockets "$F4_SOCKDIR"
 defer "umount -l '$F4_SOCKDIR'"
-exec {F4_LOCK_FD}>&-
 # The configuration, in a private /etc/fuse4fs.
 mkdir -p "$F4_WORK/etc-fuse4fs"
 [[ -d /etc/fuse4fs ]] || { mkdir -m 0755 /etc/fuse4fs; defer "rmdir /etc/fuse4fs 2>/dev/null || true"; }
@@ -145,6 +145,10 @@ if mount_new main "$F4_WORK/mnt" "$(IFS=,; echo "${F4_ERRNO_PROBES[*]}")"; then
 	ROOTLS=$(ls -A "/proc/$SRV/root" | tr '\n' ' ')
 	check "its root holds only usr lib lib64 (got: $ROOTLS)" \
 		eval "[[ '$ROOTLS' == 'lib lib64 usr ' || '$ROOTLS' == 'lib usr ' ]]"
+	# Nothing of the caller's mount table is left in its namespace (a copy of someone's FUSE
+	# mount there would keep that connection alive after its owner unmounts it).
+	OTHER=$(awk '$5 != "/" && $5 !~ "^/(usr|lib|lib64)(/|$)" { print $5 }' "/proc/$SRV/mountinfo" | tr '\n' ' ')
+	check "its mount table holds only its root and the binds (extra: '$OTHER')" test -z "$OTHER"
 	check "its root is read-only" \
 		eval "awk '\$5 == \"/\" { print \$6 }' /proc/$SRV/mountinfo | grep -q '^ro'"
 	read -r -a ST <"/proc/$SRV/stat"
