@@ -30,9 +30,9 @@
  * service instance (and its share of MaxConnections) forever. */
 #define SVC_RECV_TIMEOUT_MS (10 * 1000)
 
-/* libext2fs sits behind one lock, so more workers mostly wait; a few still let cheap requests
- * (getattr from the cache, interrupts) pass a slow read. Keep well under the unit's TasksMax. */
-#define SVC_MAX_THREADS 4
+/* libext2fs sits behind one lock, which every request but FORGET takes: more workers only
+ * wait for it, and handing requests between them cost more than it saved (direct-mode.c). */
+#define SVC_MAX_THREADS 1
 
 #define SVC_FUSE_SUBTYPE "fuse4fs"
 
