@@ -121,7 +121,8 @@ static int open_lock_dir(int *ret_fd)
 
 /* The first uid of the range whose lock nobody holds. The lock file is opened read-only: the
  * server keeps it open, and must not be able to grow a file in /run with it. */
-static int take_uid(const struct helper_config *c, uid_t *ret_uid, int *ret_lock)
+static int take_uid(const struct helper_config *c, const struct helper_privs *p, uid_t *ret_uid,
+		    int *ret_lock)
 {
 	_cleanup_close_ int dir = -1;
 	int r;
@@ -134,6 +135,11 @@ static int take_uid(const struct helper_config *c, uid_t *ret_uid, int *ret_lock
 		char name[32];
 		struct stat st;
 
+		/* A range that (by mistake) holds the caller's uid or gid would make the server
+		 * the caller's: able to signal, trace and read it. Root is excluded by the parser.
+		 */
+		if (u == p->uid || u == p->gid)
+			continue;
 		snprintf(name, sizeof(name), "uid-%llu.lock", u);
 		fd =
 		    openat(dir, name, O_RDONLY | O_CREAT | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC, 0644);
@@ -158,8 +164,8 @@ static int take_uid(const struct helper_config *c, uid_t *ret_uid, int *ret_lock
 					       HELPER_CONTAINED_DIR, name);
 	}
 	return log_error_errno(-EUSERS,
-			       "every uid of contained_uids (%u-%u) is in use by a "
-			       "running server; unmount some, or widen the range",
+			       "no uid of contained_uids (%u-%u) is free: each is a running "
+			       "server's, or the caller's; unmount some, or widen the range",
 			       (unsigned)c->contained_uid_min, (unsigned)c->contained_uid_max);
 }
 
@@ -429,7 +435,8 @@ static int wait_for_exec(int report_fd)
 			       contain_steps[f.step]);
 }
 
-int helper_contain_start(const struct helper_config *c, const char *selftest, int *ret_sock)
+int helper_contain_start(const struct helper_config *c, const struct helper_privs *p,
+			 const char *selftest, int *ret_sock)
 {
 	_cleanup_close_ int lock = -1, mine = -1, theirs = -1, report_r = -1, report_w = -1;
 	struct timeval tv = {.tv_sec = HELPER_CONNECT_TIMEOUT_SEC};
@@ -437,7 +444,7 @@ int helper_contain_start(const struct helper_config *c, const char *selftest, in
 	uid_t uid = 0;
 	pid_t pid;
 
-	r = take_uid(c, &uid, &lock);
+	r = take_uid(c, p, &uid, &lock);
 	if (r < 0)
 		return r;
 	if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0)

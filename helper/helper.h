@@ -228,11 +228,13 @@ int helper_connect(const char *device_path, bool is_block, bool fallback, int *r
 
 /* Start FUSE4FS_SBINDIR/fuse4fs --contained in new mount, network, IPC, UTS, PID and cgroup
  * namespaces, an empty read-only root with /usr (and /lib, /lib64) bound read-only, as a uid
- * of c's range that no other living server holds, without capabilities or groups, with
- * no_new_privs and an empty environment; the server's end of a socketpair is its fd 3.
- * *ret_sock is ours, ready for helper_mount_run(). selftest: test builds only, the validated
- * FUSE4FS_SELFTEST to hand on (NULL: none). Logs. */
-int helper_contain_start(const struct helper_config *c, const char *selftest, int *ret_sock);
+ * of c's range that no other living server holds and that is not the caller's uid or gid (a
+ * misconfigured range must not hand the caller its own server), without capabilities or
+ * groups, with no_new_privs and an empty environment; the server's end of a socketpair is its
+ * fd 3. *ret_sock is ours, ready for helper_mount_run(). selftest: test builds only, the
+ * validated FUSE4FS_SELFTEST to hand on (NULL: none). Logs; -EUSERS when no uid is free. */
+int helper_contain_start(const struct helper_config *c, const struct helper_privs *p,
+			 const char *selftest, int *ret_sock);
 
 /* ---- mountinfo.c ---- */
 

@@ -161,7 +161,7 @@ static int do_mount_command(const struct helper_privs *privs, const char *option
 	if (r == -ENOENT && config.contained_fallback) {
 		/* No systemd socket, and the admin lets us start the server ourselves. A
 		 * socket that exists but is not trustworthy never gets here (-EPERM). */
-		r = helper_contain_start(&config, selftest, &sock);
+		r = helper_contain_start(&config, privs, selftest, &sock);
 		if (r < 0)
 			return r == -EUSERS ? HELPER_EXIT_DENIED : HELPER_EXIT_NO_SERVICE;
 	} else if (r < 0) {

@@ -5,6 +5,7 @@
 # Needs a test build (-Dtest_hooks=true): the helper hands FUSE4FS_SELFTEST on to the server.
 #
 #  - with the key off: exit 3, a message naming the key, no server started, nothing mounted;
+#  - a contained_uids range holding only the caller's uid: exit 2, nothing started;
 #  - a mount is served; the server's uid is in contained_uids, not root, not the caller's; no
 #    capabilities (bounding set included), no_new_privs, seccomp; its own pid (it is pid 1),
 #    mount, network (only lo), IPC, UTS and cgroup namespaces; a root holding only usr, lib,
@@ -108,6 +109,16 @@ check "[off] the helper exits 3 (no service)" test "$RC" = 3
 check "[off] and names the key" grep -q "contained_fallback = yes" "$F4_WORK/off.log"
 check "[off] nothing mounted" eval "! is_mounted '$F4_WORK/mnt'"
 check "[off] no server started" test "$(contained_pids | wc -l)" = "$BEFORE"
+
+step "a range holding only the caller's uid: refused, nothing started"
+conf "contained_fallback = yes" "contained_uids = $F4_TEST_UID-$F4_TEST_UID"
+RC=0
+as_user "$H" "$F4_WORK/disk.img" "$F4_WORK/mnt" >"$F4_WORK/own-uid.log" 2>&1 || RC=$?
+cat "$F4_WORK/own-uid.log" >&2
+check "[own-uid] the helper exits 2 (no uid free)" test "$RC" = 2
+check "[own-uid] nothing mounted" eval "! is_mounted '$F4_WORK/mnt'"
+check "[own-uid] no server runs as the caller" \
+	test -z "$(for p in $(fuse4fs_pids); do [[ $(status_field "$p" Uid) == "$F4_TEST_UID" ]] && echo "$p"; done)"
 
 conf "contained_fallback = yes"
 step "a contained mount and its server"
