@@ -209,10 +209,13 @@ int helper_mount_id_at(int dirfd, const char *name, int *ret_id)
 		*ret_id = id;
 		return 0;
 	}
-	if (errno != EOPNOTSUPP)
+	/* EOVERFLOW: the filesystem declined to encode this one (FILEID_INVALID). */
+	if (errno != EOPNOTSUPP && errno != EOVERFLOW)
 		return -errno;
 
-	/* A filesystem that cannot encode handles: ask the VFS through statx(). */
+	/* A filesystem that cannot encode handles (overlayfs without nfs_export, procfs,
+	 * sysfs): ask the VFS through statx(). Root may getattr on those; FUSE, the one that
+	 * refuses us, encodes handles. */
 	if (statx(dirfd, name,
 		  AT_SYMLINK_NOFOLLOW | AT_STATX_DONT_SYNC | (name[0] ? 0 : AT_EMPTY_PATH),
 		  STATX_MNT_ID, &stx) < 0)

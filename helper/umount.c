@@ -185,8 +185,13 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 	if (by_pin) {
 		/* Exactly the judged mount; lazily, the only way through a pin (see top). */
 		snprintf(proc, sizeof(proc), "/proc/self/fd/%d", pin);
-		if (umount2(proc, MNT_DETACH) < 0)
-			return log_error_errno(-errno, "%m");
+		if (umount2(proc, MNT_DETACH) < 0) {
+			r = -errno;
+			/* The pinned mount is no longer attached: someone unmounted it first. */
+			if (r == -EINVAL)
+				return log_error_errno(r, "'%s' was unmounted meanwhile", path);
+			return log_error_errno(r, "%m");
+		}
 		return 0;
 	}
 

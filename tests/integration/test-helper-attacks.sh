@@ -284,6 +284,15 @@ check "[tmpfs-dir] mounted" is_mounted "$W/tmpfs/d"
 umount_user "$W/tmpfs/d"
 f4_umount_if_mounted "$DEVDIR"
 umount "$W/tmpfs" && rmdir "$DEVDIR" && umount "$W/devt"
+# overlayfs (container roots) encodes no file handles: the mount id comes from statx there.
+mkdir -p "$W/ovl/lower" "$W/ovl/work" "$W/ovl/merged"
+install -d -o "$U" -g "$F4_TEST_GID" "$W/ovl/upper"
+mount -t overlay f4-overlay -o "lowerdir=$W/ovl/lower,upperdir=$W/ovl/upper,workdir=$W/ovl/work" "$W/ovl/merged"
+defer "f4_umount_if_mounted '$W/ovl/merged'"
+run_user overlay-dir "$H" "$W/good.img" "$W/ovl/merged"
+check "[overlay-dir] a user-owned overlayfs directory is fine" test "$RC" = 0
+umount_user "$W/ovl/merged"
+umount "$W/ovl/merged"
 
 # Symlink swap race: the user flips a name between their own directory and a directory they
 # may not write, as fast as they can, while mounting on the name. Every mount must land on
