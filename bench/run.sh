@@ -166,13 +166,26 @@ rec() { printf '%s\t%s\t%s\t%s\n' "$REP" "$1" "$2" "$3" >>"$RES"; }
 drop_caches() { sync; echo 3 >/proc/sys/vm/drop_caches; }
 # The workloads run as the test user; a shell for pipes and redirections.
 ush() { as_user /bin/sh -c "$1"; }
-# Seconds with fractions, of a command run as the test user.
+# Seconds with fractions, of a command run as the test user; "n/a: " and its first error line
+# if it failed (a failed untar or sync must not enter the table as a fast one).
 timed_sh() {
 	local t0 t1
 	t0=$(now)
-	ush "$1" >/dev/null
+	if ! ush "$1" >/dev/null 2>"$F4_WORK/timed.err"; then
+		log "failed: $1: $(head -n 3 "$F4_WORK/timed.err")"
+		echo "n/a: $(grep -m1 -v '^$' "$F4_WORK/timed.err" | tr '\t' ' ' | cut -c1-120)"
+		return 0
+	fi
 	t1=$(now)
 	awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.6f", (b - a) / 1e9 }'
+}
+# rec_rate SYS METRIC AMOUNT SECS: AMOUNT per second, or SECS's "n/a: reason".
+rec_rate() {
+	if [[ $4 == n/a* ]]; then
+		rec "$1" "$2" "$4"
+	else
+		rec "$1" "$2" "$(awk -v n="$3" -v s="$4" 'BEGIN { print n / s }')"
+	fi
 }
 mounted_type() { # the fs type at MNT, from our own mount table without forking
 	local _d m t _r
@@ -375,10 +388,10 @@ w_mount() { # warm remounts: what a user waits for when the image is in the page
 w_seq() {
 	local sys=$1 img=$CUR_IMG secs
 	secs=$(timed_sh "dd if=/dev/zero of='$MNT/seq.dat' bs=1M count=$SEQ_MIB conv=fsync status=none")
-	rec "$sys" seqwrite "$(awk -v m="$SEQ_MIB" -v s="$secs" 'BEGIN { print m * 1.048576 / s }')"
+	rec_rate "$sys" seqwrite "$(awk -v m="$SEQ_MIB" 'BEGIN { print m * 1.048576 }')" "$secs"
 	remount_cold "$sys" "$img"
 	secs=$(timed_sh "dd if='$MNT/seq.dat' of=/dev/null bs=1M status=none")
-	rec "$sys" seqread "$(awk -v m="$SEQ_MIB" -v s="$secs" 'BEGIN { print m * 1.048576 / s }')"
+	rec_rate "$sys" seqread "$(awk -v m="$SEQ_MIB" 'BEGIN { print m * 1.048576 }')" "$secs"
 	ush "rm -f '$MNT/seq.dat'"
 }
 
