@@ -97,6 +97,7 @@ mount_new() {
 	fi
 	[[ -n $NEW ]] || { fail "[$label] no contained server appeared for $mnt"; return 1; }
 }
+# shellcheck disable=SC2317  # called through check and eval
 lock_held() { ! flock -n "$LOCKDIR/uid-$1.lock" true; }
 
 step "the key off: exit 3, nothing started"
@@ -168,8 +169,11 @@ if mount_new main "$F4_WORK/mnt" "$(IFS=,; echo "${F4_ERRNO_PROBES[*]}")"; then
 	# (/proc/PID itself always shows the euid; its files show root for a non-dumpable task.)
 	check "it is not dumpable (/proc/PID/mem owned by root)" test "$(stat -c %u "/proc/$SRV/mem")" = 0
 	check "it holds its uid lock" lock_held "$SUID"
-	OUT=$(as_user kill -TERM "$SRV" 2>&1) && fail "the caller could signal its server" ||
+	if OUT=$(as_user kill -TERM "$SRV" 2>&1); then
+		fail "the caller could signal its server"
+	else
 		check "the caller cannot signal it (EPERM): $OUT" grep -q "Operation not permitted" <<<"$OUT"
+	fi
 	# PTRACE_ATTACH (16) from the caller: refused, with EPERM.
 	PT=$(as_user "$F4_PYTHON" -c 'import ctypes, os, sys
 libc = ctypes.CDLL(None, use_errno=True)

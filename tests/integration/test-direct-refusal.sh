@@ -44,7 +44,7 @@ debugfs -w -R "feature FEATURE_I31" "$W/feature.img" >/dev/null 2>&1 ||
 run_direct() {
 	local label=$1 img=$2 t
 	local cmd=("$FUSE4FS" -d -o ro "$img" "$W/mnt")
-	[[ -n $STRACE ]] && cmd=("$STRACE" -f -qq -e trace=mount,fsmount,move_mount,execve \
+	[[ -n $STRACE ]] && cmd=("$STRACE" -f -qq -e 'trace=mount,fsmount,move_mount,execve' \
 		-o "$W/$label.trace" "${cmd[@]}")
 	"${cmd[@]}" >"$W/$label.log" 2>&1 &
 	PID=$!

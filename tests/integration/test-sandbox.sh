@@ -24,6 +24,8 @@ source "$(dirname "$0")/../lib/common.sh"
 source "$F4_LIB_DIR/mkimage.sh"
 # shellcheck source=tests/lib/nspawn.sh
 source "$F4_LIB_DIR/nspawn.sh"
+# shellcheck source=tests/lib/sandbox-probes.sh
+source "$F4_LIB_DIR/sandbox-probes.sh"
 
 BUILD=
 FUSE4FS=
@@ -45,9 +47,10 @@ make_workdir
 ensure_test_user
 lock_sockdir
 
-# Calls that must fail with an errno, and calls the filter kills for.
-ERRNO_PROBES=(open socket-unix fork mmap-exec)
-KILL_PROBES=(socket-inet mount ptrace execve)
+# Calls that must fail with an errno, and calls the filter kills for (shared with
+# test-contained.sh).
+ERRNO_PROBES=("${F4_ERRNO_PROBES[@]}")
+KILL_PROBES=("${F4_KILL_PROBES[@]}")
 WATCHDOG_SEC=10 # fuse4fs@.service WatchdogSec=
 
 step "staging the install and building the image"
@@ -141,31 +144,10 @@ wait_journal() {
 	done
 	return 1
 }
-# shellcheck disable=SC2317  # called through check
-enotconn() { # the mount answers "Transport endpoint is not connected" to its user
-	local out
-	# Listing needs a request (stat could be answered from the kernel's attribute cache).
-	out=$(as_user ls "$1" 2>&1) && { printf '  ls %s worked: %s\n' "$1" "$out" >&2; return 1; }
-	# ECONNABORTED for a request that was in flight when the server died.
-	grep -qE 'Transport endpoint is not connected|Software caused connection abort' <<<"$out" &&
-		return 0
-	printf '  ls %s: %s\n' "$1" "$out" >&2
-	return 1
-}
 # dead_mount_checks LABEL MNT: the state a killed server must leave behind, and the way out.
 dead_mount_checks() {
-	local label=$1 mnt=$2 rc=0
-	check "[$label] the mount answers ENOTCONN (or ECONNABORTED)" enotconn "$mnt"
-	as_user "$H" -u "$mnt" >"$F4_WORK/umount.out" 2>&1 || rc=$?
-	if ((rc != 0)); then
-		cat "$F4_WORK/umount.out" >&2
-		fail "[$label] fuservicemount -u on the dead mount exited $rc"
-	else
-		pass "[$label] its user unmounted it with fuservicemount -u"
-	fi
-	check "[$label] nothing mounted at $mnt any more" eval "! is_mounted '$mnt'"
-	check "[$label] the other mount is still served" \
-		as_user cmp -s "$F4_WORK/mnt/files/hello.txt" "$F4_WORK/tree/files/hello.txt"
+	f4_dead_mount_checks "$1" "$2" "$H" "$F4_WORK/mnt/files/hello.txt" \
+		"$F4_WORK/tree/files/hello.txt"
 }
 
 step "service mode: the running server's sandbox"
@@ -290,11 +272,7 @@ direct_start() {
 	fail "[direct $label] fuse4fs did not mount and start its server"
 	return 1
 }
-wait_log() { # wait_log FILE PATTERN
-	local t=50
-	while ((t-- > 0)); do grep -qE "$2" "$1" && return 0; sleep 0.1; done
-	return 1
-}
+wait_log() { f4_wait_log "$1" "$2"; } # wait_log FILE PATTERN
 
 step "direct mode: the sandboxed server process"
 if direct_start errno "$(IFS=,; echo "${ERRNO_PROBES[*]}")"; then
