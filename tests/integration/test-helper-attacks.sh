@@ -433,7 +433,7 @@ ct systemctl start "fuse4fs@$INST.socket"
 refused socket-opt-in-disabled 2 "system device" "$H" "$LOOP" "$W/u/mnt"
 ct systemctl stop "fuse4fs@$INST.socket"
 rm -f "$C"
-# A loop device is not removable: being at a seat (there is no logind here) would not help.
+# A loop device is not removable: being at a seat would not help (the seat grant: test-seat.sh).
 
 # ---------------------------------------------------------------------------------------------
 step "protocol: a hostile server"

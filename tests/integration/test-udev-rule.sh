@@ -6,7 +6,15 @@
 # start for a medium that arrives with a "change") and which stop it (RUN stop on removal, and on
 # a "change" after which the medium is not a removable ext2/3/4 one any more).
 #
-#   test-udev-rule.sh --rule BUILD/helper/70-fuse4fs.rules
+#   test-udev-rule.sh --rule BUILD/helper/70-fuse4fs.rules \
+#       [--build-root DIR --prefix P --bindir D --sbindir D --unitdir D]
+#
+# With the install paths, a second part hands what the rule produced to real systemd in
+# systemd-nspawn: `systemctl start` of the unit SYSTEMD_WANTS names (what systemd does with it
+# when a device appears; there is no udev daemon to hand it over) and the RUN command of the
+# remove event, verbatim. In between, the test user mounts the device through the helper: the
+# started socket is the administrator's opt-in (socket_devices); after the remove event's command
+# the same mount is refused.
 #
 # No udev daemon runs here and none is started: `udevadm test` applies the rules to one device
 # and prints the result, and runs no RUN program. It does write its database to /run/udev/data
@@ -21,16 +29,21 @@
 # file with "1" (or "0") bind-mounted over the device's sysfs attribute in that namespace: udev
 # reads sysfs as files, so it sees exactly what a card reader would show. Not covered: the
 # ID_BUS=usb|ieee1394 branch (udev derives ID_BUS from the device's parents, which a loop device
-# does not have), and what systemd does with the result (no udev daemon to hand it over).
+# does not have), and a udev daemon handing the result over to systemd.
 set -euo pipefail
 # shellcheck source=tests/lib/common.sh
 source "$(dirname "$0")/../lib/common.sh"
+# shellcheck source=tests/lib/nspawn.sh
+source "$F4_LIB_DIR/nspawn.sh"
 
-RULE=
+RULE= BUILD=
 while (($#)); do
 	case $1 in
 	--rule) RULE=$2; shift 2 ;;
-	*) die "unknown argument '$1'" ;;
+	*)
+		install_option "$1" "${2-}" || die "unknown argument '$1'"
+		shift 2
+		;;
 	esac
 done
 [[ -f $RULE ]] || die "--rule PATH (the configured 70-fuse4fs.rules) is required"
@@ -149,4 +162,39 @@ step "nothing of the test leaked to the machine"
 check "no /run/udev on the host" test ! -e /run/udev/data/b"$MAJMIN"
 check "no udev links in the host's /dev" test -z "$(find /dev -maxdepth 3 -lname "*$K" 2>/dev/null || true)"
 check "the device's removable attribute is the kernel's again" test "$(cat "$SYS/removable")" = 0
+
+[[ -n $BUILD ]] || { log "no --build-root: the part with systemd and the helper is skipped"; finish; }
+step "what the rule produced, handed to systemd; the helper grants and then refuses"
+command -v systemd-nspawn >/dev/null || die "systemd-nspawn is missing: run tools/setup.sh"
+ensure_test_user
+lock_sockdir
+stage_install "$BUILD" "$W/stage"
+H=$F4_HELPER
+mkfs.ext4 -q -F "$LOOP"
+install -d -o "$F4_TEST_UID" -g "$F4_TEST_GID" "$W/mnt"
+defer "f4_umount_if_mounted '$W/mnt'"
+udev_reset
+event e2e-add "$W/rule-loop" 1 add
+WANTS=$(sed -n 's/^SYSTEMD_WANTS=//p' "$W/e2e-add.out")
+check "[e2e] the add event wants fuse4fs@$INST.socket" test "$WANTS" = "fuse4fs@$INST.socket"
+user_mount() { RC=0; OUT=$(as_user "$H" -o ro "$LOOP" "$W/mnt" 2>&1) || RC=$?; printf '  [%s] exit %s: %s\n' "$1" "$RC" "${OUT:0:300}" >&2; }
+user_mount e2e-before
+check "[e2e] before: a device the user cannot open is refused" test "$RC" = 2
+nspawn_start "$W/stage"
+ct systemctl start "$WANTS"
+check "[e2e] systemd listens on $F4_SOCKDIR/$INST.sock" test -S "$F4_SOCKDIR/$INST.sock"
+user_mount e2e-granted
+check "[e2e] with the socket started the user mounts it" test "$RC" = 0
+check "[e2e] mounted from $LOOP" test "$(awk -v m="$W/mnt" '$2 == m { print $1 }' /proc/self/mounts)" = "$LOOP"
+as_user "$H" -u "$W/mnt" || fail "[e2e] the user could not unmount"
+event e2e-remove "$W/rule-loop" 1 remove
+RUNCMD=$(sed -n "s/^run: '\(.*\)'\$/\1/p" "$W/e2e-remove.out")
+check "[e2e] the remove event runs a command" test -n "$RUNCMD"
+# shellcheck disable=SC2086  # the command line as udev would split it
+ct $RUNCMD
+for ((t = 0; t < 50; t++)); do [[ -S $F4_SOCKDIR/$INST.sock ]] || break; sleep 0.1; done
+check "[e2e] after the remove event's command the socket is gone" test ! -e "$F4_SOCKDIR/$INST.sock"
+user_mount e2e-after
+check "[e2e] and the same mount is refused again" test "$RC" = 2
+check "[e2e] nothing mounted" test -z "$(awk -v m="$W/mnt" '$2 == m' /proc/self/mounts)"
 finish
