@@ -36,7 +36,8 @@ source "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=tests/lib/nspawn.sh
 source "$F4_LIB_DIR/nspawn.sh"
 
-RULE= BUILD=
+RULE=""
+BUILD=""
 while (($#)); do
 	case $1 in
 	--rule) RULE=$2; shift 2 ;;
