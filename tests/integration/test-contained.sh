@@ -15,7 +15,8 @@
 #    answers ENOTCONN, its user removes it with fuservicemount -u, another mount goes on being
 #    served, and the uid lock is free again;
 #  - a stopped server (there is no watchdog without systemd): its user still unmounts it, and
-#    it ends once resumed.
+#    it ends once resumed;
+#  - a read-write mount of an image the user owns: written, unmounted, e2fsck clean.
 #
 #   test-contained.sh --build-root DIR --prefix P --bindir D --sbindir D --unitdir D
 set -euo pipefail
@@ -63,6 +64,7 @@ conf() { printf '%s\n' "$@" >/etc/fuse4fs/fuservicemount.conf; }
 
 mkdir -p "$F4_WORK/tree/files"
 printf 'hello from fuse4fs\n' >"$F4_WORK/tree/files/hello.txt"
+install -d -o "$F4_TEST_UID" -g "$F4_TEST_GID" "$F4_WORK/tree/mine" # for the read-write round
 mkimage "$F4_WORK/tree" "$F4_WORK/disk.img" 4096 16M
 chmod 0644 "$F4_WORK/disk.img"
 install -d -o "$F4_TEST_UID" -g "$F4_TEST_GID" -m 0755 "$F4_WORK/mnt" "$F4_WORK/mnt2"
@@ -234,6 +236,24 @@ print(r, os.strerror(ctypes.get_errno()))' "$SRV" 2>&1)
 		check "[stop] the resumed server ends (its connection is gone)" wait_pid_gone "$NEW" 10
 		check "[stop] its uid lock is free again" eval "! lock_held $KUID"
 	fi
+
+	step "read-write: an image the user owns"
+	cp "$F4_WORK/disk.img" "$F4_WORK/rw.img"
+	chown "$F4_TEST_UID:$F4_TEST_GID" "$F4_WORK/rw.img"
+	RC=0
+	as_user "$H" "$F4_WORK/rw.img" "$F4_WORK/mnt2" >"$F4_WORK/rw.log" 2>&1 || RC=$?
+	RWSRV=
+	for p in $(contained_pids); do [[ $p == "$SRV" ]] || RWSRV=$p; done
+	[[ -n $RWSRV ]] && defer "f4_kill_pid $RWSRV"
+	check "[rw] mounted (exit $RC)" test "$RC" = 0
+	check "[rw] read-write" eval "awk -v m='$F4_WORK/mnt2' '\$2 == m { print \$4 }' /proc/self/mounts | grep -q '^rw,'"
+	check "[rw] the user writes a file" as_user sh -c "printf 'written\n' >'$F4_WORK/mnt2/mine/new.txt' && sync '$F4_WORK/mnt2/mine/new.txt'"
+	check "[rw] and reads it back" test "$(as_user cat "$F4_WORK/mnt2/mine/new.txt")" = written
+	check "[rw] unmounted by its user" as_user "$H" -u "$F4_WORK/mnt2"
+	[[ -n $RWSRV ]] && check "[rw] its server exits" wait_pid_gone "$RWSRV" 10
+	check "[rw] e2fsck -fn finds the image clean" fsck_quiet "$F4_WORK/rw.img"
+	check "[rw] the file is in the image" \
+		eval "debugfs -R 'cat /mine/new.txt' '$F4_WORK/rw.img' 2>/dev/null | grep -qx written"
 
 	step "the surviving mount unmounts normally"
 	check "unmounted by its user" as_user "$H" -u "$F4_WORK/mnt"
