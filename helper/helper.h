@@ -266,6 +266,13 @@ int helper_mountinfo_find(FILE *f, int mount_id, struct helper_mount_owner *ret)
 /* How many mounts of type fstype (e.g. "fuse.fuse4fs") with user_id= exactly uid does f list?
  * -EINVAL when any line is malformed (never undercount). */
 int helper_mountinfo_count_user(FILE *f, const char *fstype, uid_t uid, unsigned *ret_count);
+/* The mounts stacked at path below a judged one, from its parent `id` down to (not including)
+ * `base_id`, the mount of the directory that holds path: 1 when each is an fstype mount with
+ * user_id= exactly uid (or there is none), 0 when one is not, -ESTALE when mountinfo shows no
+ * such stack (a mount of the chain is gone or mounted elsewhere), -ELOOP past 64 mounts.
+ * Rewinds f for every lookup. */
+int helper_mountinfo_stack_is_user(FILE *f, int id, int base_id, const char *path,
+				   const char *fstype, uid_t uid);
 /* The id of the mount that <dirfd>/<name> (name "": dirfd itself) is on, as mountinfo's first
  * field, without following a final symlink and without asking the filesystem (no FUSE getattr:
  * a hung or unwilling server cannot block or refuse it). */

@@ -301,3 +301,30 @@ int helper_mountinfo_count_user(FILE *f, const char *fstype, uid_t uid, unsigned
 	*ret_count = count;
 	return 0;
 }
+
+/* Up to this many mounts stacked on one path are looked at; more is refused, not guessed. */
+#define STACK_MAX 64
+
+int helper_mountinfo_stack_is_user(FILE *f, int id, int base_id, const char *path,
+				   const char *fstype, uid_t uid)
+{
+	struct helper_mount_owner m;
+	int r, own = 1;
+
+	for (int n = 0; id != base_id; n++) {
+		if (n >= STACK_MAX)
+			return -ELOOP;
+		rewind(f);
+		r = helper_mountinfo_find(f, id, &m);
+		if (r < 0)
+			return r == -ENOENT ? -ESTALE : r;
+		/* A mount elsewhere in the chain means the name did not lead from the parent
+		 * directory straight down this stack: the tree changed under us. */
+		if (strcmp(m.mountpoint, path) != 0)
+			return -ESTALE;
+		if (strcmp(m.fstype, fstype) != 0 || !m.has_user_id || m.user_id != uid)
+			own = 0;
+		id = m.parent_id;
+	}
+	return own;
+}

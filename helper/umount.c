@@ -50,37 +50,6 @@
 
 #include "helper.h"
 
-/* Up to this many mounts stacked on one path are looked at; more is refused, not guessed. */
-#define STACK_MAX 64
-
-/* Is every mount below `top` at `path`, down to (not including) the parent directory's mount
- * `base`, a fuse4fs mount of uid's? 1 yes, 0 no (a foreign mount is in the stack), -errno
- * when mountinfo does not describe such a stack (something changed: refuse). */
-static int stack_below_is_callers(FILE *f, const struct helper_mount_owner *top, int base,
-				  const char *path, uid_t uid)
-{
-	struct helper_mount_owner m;
-	int id = top->parent_id, r, own = 1;
-
-	for (int n = 0; id != base; n++) {
-		if (n >= STACK_MAX)
-			return -ELOOP;
-		rewind(f);
-		r = helper_mountinfo_find(f, id, &m);
-		if (r < 0)
-			return r == -ENOENT ? -ESTALE : r;
-		/* A parent mounted elsewhere means the name did not lead from the pinned
-		 * parent straight down this stack: the tree changed under us. */
-		if (strcmp(m.mountpoint, path) != 0)
-			return -ESTALE;
-		if (strcmp(m.fstype, HELPER_FUSE4FS_FSTYPE) != 0 || !m.has_user_id ||
-		    m.user_id != uid)
-			own = 0;
-		id = m.parent_id;
-	}
-	return own;
-}
-
 int helper_umount(const struct helper_privs *p, const char *arg)
 {
 	_cleanup_free_ char *path = NULL, *dir_copy = NULL, *base_copy = NULL;
@@ -175,7 +144,8 @@ int helper_umount(const struct helper_privs *p, const char *arg)
 	/* Root may unmount whatever the name reaches anyway; for a user, a name that could
 	 * fall through to someone else's mount is not used. */
 	if (!p->is_root) {
-		r = stack_below_is_callers(f, &owner, parent_id, path, p->uid);
+		r = helper_mountinfo_stack_is_user(f, owner.parent_id, parent_id, path,
+						   HELPER_FUSE4FS_FSTYPE, p->uid);
 		if (r < 0)
 			return log_error_errno(r, "'%s' changed while it was "
 						  "being checked; try again", path);

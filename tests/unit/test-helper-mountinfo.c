@@ -44,6 +44,18 @@ static int count(const char *text, uid_t uid, unsigned *n)
 	return r;
 }
 
+static int stack(const char *text, int id, int base, const char *path, uid_t uid)
+{
+	FILE *f = fmemopen((void *)text, strlen(text), "r");
+	int r;
+
+	if (!f)
+		return -ENOMEM;
+	r = helper_mountinfo_stack_is_user(f, id, base, path, "fuse.fuse4fs", uid);
+	fclose(f);
+	return r;
+}
+
 int main(void)
 {
 	struct helper_mount_owner o;
@@ -181,6 +193,36 @@ int main(void)
 	/* A line we cannot read could be one of the caller's: refuse, never undercount. */
 	TAP_EQ_INT(count("40 27 0:60 / /a ro - fuse.fuse4fs /i ro,user_id=1000\ngarbage\n", 1000,
 			 &n), -EINVAL);
+
+	/* fuservicemount -u: what lies below the judged mount at the same path, down to the
+	 * mount of the parent directory (27 here). The judged one is 50, on top. */
+	static const char stacked[] =
+		"27 1 0:30 / /home rw - ext4 /dev/sda2 rw\n"
+		"48 27 0:70 / /home/u rw - tmpfs f4-home rw,uid=1000\n"
+		"49 48 0:71 / /home/u ro - fuse.fuse4fs /i ro,user_id=1000,group_id=1000\n"
+		"50 49 0:72 / /home/u ro - fuse.fuse4fs /j ro,user_id=1000,group_id=1000\n"
+		"51 27 0:73 / /home/v ro - fuse.fuse4fs /k ro,user_id=1000,group_id=1000\n"
+		"52 51 0:74 / /home/v ro - fuse.fuse4fs /k ro,user_id=10000,group_id=1000\n"
+		"60 61 0:75 / /home/w ro - fuse.fuse4fs /l ro,user_id=1000\n"
+		"61 60 0:76 / /home/w ro - fuse.fuse4fs /l ro,user_id=1000\n"
+		"70 27 0:77 / /home/x ro - fuse.fuse4fs /m ro,user_id=1000\n";
+	/* Directly on the parent's mount: nothing below, a name is safe. */
+	TAP_EQ_INT(stack(stacked, 27, 27, "/home/u", 1000), 1);
+	/* Only the caller's own fuse4fs mount below (51 under 52 at /home/v, for uid 1000). */
+	TAP_EQ_INT(stack(stacked, 51, 27, "/home/v", 1000), 1);
+	/* Root's tmpfs below the caller's two mounts: not the caller's. */
+	TAP_EQ_INT(stack(stacked, 49, 27, "/home/u", 1000), 0);
+	TAP_EQ_INT(stack(stacked, 48, 27, "/home/u", 1000), 0);
+	/* Another user's mount, or a uid that is only a prefix, is not the caller's. */
+	TAP_EQ_INT(stack(stacked, 51, 27, "/home/v", 10000), 0);
+	TAP_EQ_INT(stack(stacked, 51, 27, "/home/v", 100), 0);
+	/* A mount of the chain that is gone, or mounted at another path: changed, refuse. */
+	TAP_EQ_INT(stack(stacked, 99, 27, "/home/u", 1000), -ESTALE);
+	TAP_EQ_INT(stack(stacked, 70, 27, "/home/u", 1000), -ESTALE);
+	/* A cycle (never the kernel's, but bounded all the same). */
+	TAP_EQ_INT(stack(stacked, 60, 27, "/home/w", 1000), -ELOOP);
+	/* A malformed line: refuse. */
+	TAP_EQ_INT(stack("garbage\n", 48, 27, "/home/u", 1000), -EINVAL);
 
 	return tap_plan_end();
 }
