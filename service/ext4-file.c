@@ -144,6 +144,9 @@ static int ext4_write_fits(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode
 	free_blocks = ext2fs_free_blocks_count(fs->super);
 	resv = privileged ? 0 : ext2fs_r_blocks_count(fs->super);
 	free_blocks = free_blocks > resv + margin ? free_blocks - resv - margin : 0;
+	/* Fits even if nothing is mapped: no need to look (a block mapping per block). */
+	if (last - first <= free_blocks)
+		return 0;
 	for (uint64_t b = first; b < last; b++) {
 		blk64_t pblk = 0;
 		errcode_t err;
@@ -428,9 +431,10 @@ int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_
 	if (r < 0)
 		return r;
 
-	/* The whole blocks inside the range (at least two, else the file layer is as quick)
-	 * go the fast way; the partial blocks at either end through the file layer, which
-	 * reads and merges them. In file order, so that a failure leaves a written prefix. */
+	/* The whole blocks inside the range (at least two: for one, the file layer measured as
+	 * quick) go the fast way; the partial blocks at either end through the file layer,
+	 * which reads and merges them. In file order, so that a failure leaves a written
+	 * prefix. */
 	end = off + size;
 	first = (off + bs - 1) / bs;
 	last = end / bs;
