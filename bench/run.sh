@@ -83,7 +83,9 @@ fi
 step "packages and build"
 # The bench's own extras stay out of tools/setup.sh so that CI does not install them.
 missing=()
-for p in fio fuse2fs; do
+extras=(fio fuse2fs)
+((STRACE)) && extras+=(strace)
+for p in "${extras[@]}"; do
 	[[ $(dpkg-query -W -f '${db:Status-Abbrev}' "$p" 2>/dev/null) == ii* ]] || missing+=("$p")
 done
 if ((${#missing[@]})); then
