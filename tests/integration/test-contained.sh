@@ -36,6 +36,11 @@ source "$F4_LIB_DIR/sandbox-probes.sh"
 
 parse_install_args "$@"
 require_root
+# Our namespace copied the host's mount table, other tests' FUSE mounts included: a copy keeps
+# such a mount's connection (and its server) alive after its owner unmounts it. Drop them here,
+# in this namespace only (private propagation: the host's stay).
+findmnt -rn -o FSTYPE,TARGET | awk '$1 ~ /^fuse/ { print $2 }' | sort -r |
+	while read -r m; do umount -l "$(printf '%b' "$m")" 2>/dev/null || true; done
 make_workdir
 ensure_test_user
 
