@@ -87,4 +87,22 @@ for label in nosb feature; do
 	fi
 	check "[$label] nothing mounted" eval "! is_mounted '$W/mnt'"
 done
+
+# As an ordinary user, in the background (the mount goes through fusermount3, and the user's
+# process waits for the server): the same order.
+step "as $F4_TEST_USER, in the background"
+ensure_test_user
+install -d -o "$F4_TEST_UID" -g "$F4_TEST_GID" "$W/umnt"
+defer "f4_umount_if_mounted '$W/umnt'"
+RC=0
+as_user "$FUSE4FS" -o ro "$W/good.img" "$W/umnt" >"$W/user-good.log" 2>&1 || RC=$?
+check "[user good] exits 0 once it serves (got $RC)" test "$RC" = 0
+check "[user good] served" as_user grep -qx hello "$W/umnt/files/hello.txt"
+check "[user good] the user unmounts it" as_user fusermount3 -u "$W/umnt"
+RC=0
+as_user "$FUSE4FS" -o ro "$W/nosb.img" "$W/umnt" >"$W/user-nosb.log" 2>&1 || RC=$?
+cat "$W/user-nosb.log" >&2
+check "[user nosb] exits 1 (got $RC)" test "$RC" = 1
+check "[user nosb] and says why" grep -q 'does not hold an ext' "$W/user-nosb.log"
+check "[user nosb] nothing mounted" eval "! is_mounted '$W/umnt'"
 finish
