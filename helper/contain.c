@@ -377,9 +377,16 @@ static _Noreturn void contain_child(int sock, int lock, int report_fd, uid_t uid
 	 * and /dev/fuse, which go through the protocol like with systemd, the mountpoint,
 	 * report_fd) closes on execve. dup2() clears close-on-exec on its target. */
 	f.step = STEP_FDS;
+	/* Every fd we still need goes above 4 first, so that filling 0-4 cannot overwrite one of
+	 * them (which fd numbers they have depends on what the helper opened before). */
+	r = move_high(report_fd);
+	if (r < 0)
+		goto fail_errno;
+	report_fd = r;
 	sock = move_high(sock);
 	lock = move_high(lock);
-	if (sock < 0 || lock < 0)
+	null_fd = move_high(null_fd);
+	if (sock < 0 || lock < 0 || null_fd < 0)
 		goto fail_errno;
 	if (dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 || dup2(sock, CONTAIN_FD_SOCKET) < 0 ||
 	    dup2(lock, CONTAIN_FD_UID_LOCK) < 0)
