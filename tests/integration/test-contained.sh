@@ -6,6 +6,7 @@
 #
 #  - with the key off: exit 3, a message naming the key, no server started, nothing mounted;
 #  - a contained_uids range holding only the caller's uid: exit 2, nothing started;
+#  - no server at the compiled-in path: exit 3 naming the failed step, nothing mounted;
 #  - a mount is served; the server's uid is in contained_uids, not root, not the caller's; no
 #    capabilities (bounding set included), no_new_privs, seccomp; its own pid (it is pid 1),
 #    mount, network (only lo), IPC, UTS and cgroup namespaces; a root holding only usr, lib,
@@ -128,7 +129,18 @@ check "[own-uid] nothing mounted" eval "! is_mounted '$F4_WORK/mnt'"
 check "[own-uid] no server runs as the caller" \
 	test -z "$(for p in $(fuse4fs_pids); do [[ $(status_field "$p" Uid) == "$F4_TEST_UID" ]] && echo "$p"; done)"
 
+step "no server at the compiled-in path: exit 3, the failed step named, nothing mounted"
 conf "contained_fallback = yes"
+SRVBIN=${F4_SBINDIR:-$F4_PREFIX/sbin}/fuse4fs
+mv "$SRVBIN" "$SRVBIN.away"
+RC=0
+as_user "$H" "$F4_WORK/disk.img" "$F4_WORK/mnt" >"$F4_WORK/noexec.log" 2>&1 || RC=$?
+mv "$SRVBIN.away" "$SRVBIN"
+cat "$F4_WORK/noexec.log" >&2
+check "[no-server] the helper exits 3" test "$RC" = 3
+check "[no-server] and names the step" grep -q "cannot start the contained server: execute" "$F4_WORK/noexec.log"
+check "[no-server] nothing mounted" eval "! is_mounted '$F4_WORK/mnt'"
+
 step "a contained mount and its server"
 if mount_new main "$F4_WORK/mnt" "$(IFS=,; echo "${F4_ERRNO_PROBES[*]}")"; then
 	SRV=$NEW
