@@ -18,6 +18,8 @@ F4_NAME=bench
 source "$BENCH_DIR/../tests/lib/common.sh"
 # shellcheck source=tests/lib/nspawn.sh
 source "$F4_LIB_DIR/nspawn.sh"
+# shellcheck source=bench/lib.sh
+source "$BENCH_DIR/lib.sh"
 
 BENCH_ARGS=("$@")
 WORKLOADS=(mount seq fio files untar)
@@ -95,27 +97,7 @@ if ((${#missing[@]})); then
 		apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
 fi
 "$F4_SRC_DIR/tools/setup.sh" >/dev/null
-# A release build of our own: the numbers must not measure assertions or sanitizers.
-# Its own socket directory: the tests lock /run/fuse4fs for the few minutes they need it, a
-# full benchmark would hold it far longer than they wait.
-if [[ ! -f $BUILD/build.ninja ]]; then
-	meson setup "$BUILD" --buildtype=release -Dsocketdir=/run/fuse4fs-bench >/dev/null
-fi
-ninja -C "$BUILD" >/dev/null || die "the build in $BUILD failed: ninja -C $BUILD"
-FUSE4FS=$BUILD/service/fuse4fs
-introspect_dir() { meson introspect --buildoptions "$BUILD" |
-	"$F4_PYTHON" -c 'import json,sys; o={x["name"]: x["value"] for x in json.load(sys.stdin)}; p=o["prefix"]; d=o[sys.argv[1]]; print(d if d.startswith("/") else p + "/" + d)' "$1"; }
-# shellcheck disable=SC2034  # read by stage_install
-F4_PREFIX=$(introspect_dir prefix)
-# shellcheck disable=SC2034
-F4_BINDIR=$(introspect_dir bindir)
-# shellcheck disable=SC2034
-F4_SBINDIR=$(introspect_dir sbindir)
-F4_UNITDIR=$(meson introspect --buildoptions "$BUILD" |
-	"$F4_PYTHON" -c 'import json,sys; print({x["name"]: x["value"] for x in json.load(sys.stdin)}["systemdunitdir"])')
-[[ -n $F4_UNITDIR ]] || F4_UNITDIR=$F4_PREFIX/lib/systemd/system
-F4_SOCKDIR=$(meson introspect --buildoptions "$BUILD" |
-	"$F4_PYTHON" -c 'import json,sys; print({x["name"]: x["value"] for x in json.load(sys.stdin)}["socketdir"])')
+bench_build "$BUILD"
 
 make_workdir
 ensure_test_user
@@ -131,15 +113,7 @@ CUR_IMG=
 
 if [[ " ${SYS[*]} " == *" service "* ]]; then
 	step "booting systemd in a container for the service"
-	if [[ $F4_SOCKDIR == /run/fuse4fs ]]; then
-		lock_sockdir # shared with the tests
-	else
-		exec {BENCH_LOCK_FD}>"$F4_SOCKDIR.lock"
-		flock -n "$BENCH_LOCK_FD" || die "another benchmark holds $F4_SOCKDIR.lock"
-		find "$F4_SOCKDIR" -mindepth 1 -maxdepth 1 -type s -delete 2>/dev/null || true
-		install -d -o root -g root -m 0755 "$F4_SOCKDIR"
-		defer "rmdir '$F4_SOCKDIR' 2>/dev/null"
-	fi
+	bench_lock_sockdir
 	stage_install "$BUILD" "$F4_WORK/stage"
 	nspawn_start "$F4_WORK/stage"
 	if [[ -n $DROPIN ]]; then
