@@ -72,7 +72,7 @@ static int direct_usage(void)
 enum direct_rw { DIRECT_RW_DEFAULT, DIRECT_RW_RO, DIRECT_RW_RW };
 
 static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *rw,
-				enum svc_atime *atime, bool *writeback_cache)
+				struct svc_fs_options *o_fs)
 {
 	_cleanup_free_ char *copy = strdup(list);
 	char *save = NULL;
@@ -92,14 +92,31 @@ static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *r
 		 * relatime is every mount's default, strictatime is set after mounting. */
 		if (strcmp(o, "noatime") == 0 || strcmp(o, "relatime") == 0 ||
 		    strcmp(o, "strictatime") == 0) {
-			*atime = o[0] == 'n' ? SVC_ATIME_NOATIME :
-				 o[0] == 'r' ? SVC_ATIME_RELATIME : SVC_ATIME_STRICTATIME;
+			o_fs->atime = o[0] == 'n' ? SVC_ATIME_NOATIME :
+				      o[0] == 'r' ? SVC_ATIME_RELATIME : SVC_ATIME_STRICTATIME;
 			if (o[0] != 'n')
 				continue;
 		}
 		/* Ours (ops.c), not libfuse's. */
 		if (strcmp(o, "writeback_cache") == 0) {
-			*writeback_cache = true;
+			o_fs->writeback_cache = true;
+			continue;
+		}
+		/* Ours too: the block cache (io-cache.c). */
+		if (strncmp(o, "cache_size=", 11) == 0) {
+			char *end;
+			unsigned long mib;
+
+			errno = 0;
+			mib = strtoul(o + 11, &end, 10);
+			if (errno || end == o + 11 || *end || o[11] == '-' ||
+			    mib > SVC_CACHE_MAX_MIB) {
+				log_error("Option '%s': give the cache size in MiB, 0 to %u", o,
+					  SVC_CACHE_MAX_MIB);
+				return -EINVAL;
+			}
+			o_fs->cache_mib = (unsigned int)mib;
+			o_fs->no_cache = mib == 0;
 			continue;
 		}
 		if (strncmp(o, "fsname=", 7) == 0 || strncmp(o, "subtype=", 8) == 0) {
@@ -441,12 +458,10 @@ int direct_mode_run(int argc, char **argv, const struct svc_fs_options *opts)
 		if (strcmp(a, "-o") == 0) {
 			if (++i >= argc)
 				return direct_usage();
-			if (direct_add_user_opts(argv[i], &fuse_opts, &rw, &o.atime,
-						 &o.writeback_cache) < 0)
+			if (direct_add_user_opts(argv[i], &fuse_opts, &rw, &o) < 0)
 				return 2;
 		} else if (strncmp(a, "-o", 2) == 0) {
-			if (direct_add_user_opts(a + 2, &fuse_opts, &rw, &o.atime,
-						 &o.writeback_cache) < 0)
+			if (direct_add_user_opts(a + 2, &fuse_opts, &rw, &o) < 0)
 				return 2;
 		} else if (strcmp(a, "-f") == 0) {
 			foreground = true;

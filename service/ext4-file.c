@@ -68,6 +68,30 @@ static void ext4_efile_closep(ext2_file_t *file)
 
 #define _cleanup_efile_ __attribute__((cleanup(ext4_efile_closep)))
 
+/*
+ * File data goes around the block cache (io-cache.c): a file read once would otherwise push
+ * the metadata out. The cache stays coherent with the data written (the crux when a freed
+ * metadata block is reused for data, or the reverse). The scope of a variable declared with
+ * EXT4_DATA_IO is data I/O; the previous mode comes back when it ends.
+ */
+struct ext4_data_io {
+	io_channel io;
+	bool was;
+};
+
+static struct ext4_data_io ext4_data_io_begin(struct svc_fs *sfs)
+{
+	return (struct ext4_data_io){ sfs->fs->io, io_cache_data(sfs->fs->io, true) };
+}
+
+static void ext4_data_io_end(struct ext4_data_io *d)
+{
+	io_cache_data(d->io, d->was);
+}
+
+#define EXT4_DATA_IO(sfs)                                                                      \
+	_cleanup_(ext4_data_io_end) struct ext4_data_io _data_io_ = ext4_data_io_begin(sfs)
+
 /* A libext2fs handle on the inode as it is now; flags EXT2_FILE_WRITE to change it. */
 static int ext4_efile_open(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
 			   int flags, ext2_file_t *ret)
@@ -86,7 +110,14 @@ static int ext4_efile_open(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode
 
 static int ext4_efile_close(struct svc_fs *sfs, ext2_ino_t ino, ext2_file_t *file)
 {
-	errcode_t err = ext2fs_file_close(*file);
+	errcode_t err;
+
+	{
+		/* Writes back the handle's last data block. */
+		EXT4_DATA_IO(sfs);
+
+		err = ext2fs_file_close(*file);
+	}
 
 	*file = NULL;
 	return ext4_errno(sfs, err, ino, "writing back the file");
@@ -110,6 +141,7 @@ int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t
 	while (done < size) {
 		unsigned int want = size - done > (1u << 30) ? (1u << 30) : (unsigned int)(size - done);
 		unsigned int got = 0;
+		EXT4_DATA_IO(sfs);
 
 		err = ext2fs_file_read(file, buf + done, want, &got);
 		if (err)
@@ -195,6 +227,7 @@ static int ext4_write_blocks_slow(struct svc_fs *sfs, ext2_ino_t ino, uint64_t o
 	while (n < size) {
 		unsigned int want = size - n > (1u << 30) ? (1u << 30) : (unsigned int)(size - n);
 		unsigned int got = 0;
+		EXT4_DATA_IO(sfs);
 
 		err = ext2fs_file_write(file, buf + n, want, &got);
 		if (err) {
@@ -329,6 +362,7 @@ static int ext4_write_unwritten(struct svc_fs *sfs, ext2_ino_t ino, uint64_t fir
 			}
 			for (uint64_t b = 0; !err && b < ext.e_len; b += chunk) {
 				uint64_t n = ext.e_len - b < chunk ? ext.e_len - b : chunk;
+				EXT4_DATA_IO(sfs);
 
 				err = io_channel_write_blk64(fs->io, ext.e_pblk + b, (int)n, zero);
 			}
@@ -464,8 +498,12 @@ static int ext4_write_blocks_fast(struct svc_fs *sfs, ext2_ino_t ino, uint64_t f
 		n = ext.e_lblk + ext.e_len - cur;
 		if (n > end - cur)
 			n = end - cur;
-		err = io_channel_write_blk64(fs->io, ext.e_pblk + (cur - ext.e_lblk), (int)n,
-					     buf + (cur - first) * sfs->blocksize);
+		{
+			EXT4_DATA_IO(sfs);
+
+			err = io_channel_write_blk64(fs->io, ext.e_pblk + (cur - ext.e_lblk),
+						     (int)n, buf + (cur - first) * sfs->blocksize);
+		}
 		if (err)
 			break;
 		cur += n;
@@ -693,6 +731,7 @@ static int ext4_zero_range(struct svc_fs *sfs, ext2_ino_t ino, uint64_t off, uin
 	while (!err && len > 0) {
 		unsigned int want = len > sfs->blocksize ? sfs->blocksize : (unsigned int)len;
 		unsigned int got = 0;
+		EXT4_DATA_IO(sfs);
 
 		err = ext2fs_file_write(file, zero, want, &got);
 		if (!err && got == 0)

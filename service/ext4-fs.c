@@ -479,6 +479,12 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 		io = journal_overlay_manager;
 		journal_overlay_use(overlay);
 	}
+	if (!opts->no_cache) {
+		/* Our cache goes in front of whichever channel reads the device. */
+		io_cache_use(io, (size_t)(opts->cache_mib ? opts->cache_mib : SVC_CACHE_DEFAULT_MIB)
+					 << 20);
+		io = io_cache_manager;
+	}
 	err = ext2fs_open2(name, NULL, flags, 0, 0, io, &fs);
 	if (err)
 		return ext4_open_errno(err, dev, why, why_size);
@@ -527,6 +533,7 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 
 int svc_fs_close(struct svc_fs *sfs)
 {
+	struct io_cache_stats cs;
 	errcode_t err;
 	int r = 0;
 
@@ -541,6 +548,10 @@ int svc_fs_close(struct svc_fs *sfs)
 		/* Before the close: unixfd_io_manager closes the fd with the channel. */
 		r = ext4_sync(sfs);
 	}
+	if (io_cache_get_stats(sfs->fs->io, &cs) == 0)
+		log_debug("Block cache: %" PRIu64 " hits, %" PRIu64 " misses, %" PRIu64
+			  " evictions, %" PRIu64 " invalidations, %u of %u blocks held",
+			  cs.hits, cs.misses, cs.evictions, cs.invalidations, cs.cached, cs.slots);
 	err = ext2fs_close_free(&sfs->fs);
 	if (err && r == 0)
 		r = ext4_errno(sfs, err, 0, "Closing the filesystem");

@@ -101,6 +101,30 @@ bool ext4_crc32c_hw(void);
 /* libext2fs's own ext2fs_crc32c_le(), which ours replaces: for comparing the two. */
 uint32_t ext4_crc32c_lib(uint32_t crc, unsigned char const *p, size_t len);
 
+/* io-cache.c: a bounded, write-through block cache in front of the device channel. */
+
+/* Counters for the tests and the debug log. */
+struct io_cache_stats {
+	uint64_t hits;
+	uint64_t misses;
+	uint64_t evictions;
+	uint64_t invalidations;
+	uint32_t cached; /* blocks held now */
+	uint32_t slots;  /* blocks it may hold at the current block size */
+};
+
+/* The next open through io_cache_manager (on this thread) wraps inner with a cache of at most
+ * bytes of block buffers. */
+void io_cache_use(io_manager inner, size_t bytes);
+extern io_manager io_cache_manager;
+/* The I/O that follows is file data (ext4-file.c): not looked up or kept in the cache, only
+ * kept coherent with it. Returns the previous setting; false and no effect on another io
+ * manager's channel. */
+bool io_cache_data(io_channel io, bool on);
+int io_cache_get_stats(io_channel io, struct io_cache_stats *ret);
+/* 1 and the cached copy of block in buf (one block), 0 if not cached. */
+int io_cache_peek(io_channel io, uint64_t block, void *buf);
+
 /* ext4-inode.c */
 
 /* Inode numbers a directory entry may name: the root, or a non-reserved inode. */

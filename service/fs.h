@@ -22,6 +22,11 @@ enum svc_atime {
 	SVC_ATIME_STRICTATIME,
 };
 
+/* The block cache's default size (-o cache_size=, docs/fuse4fs.8) and the most allowed, in
+ * MiB. */
+#define SVC_CACHE_DEFAULT_MIB 32
+#define SVC_CACHE_MAX_MIB 4096
+
 struct svc_fs_options {
 	bool read_only; /* false: mount read-write (the device fd must be writable) */
 	bool debug;     /* trace every request */
@@ -30,6 +35,11 @@ struct svc_fs_options {
 	 * large batches at write-back, fsync or close. Faster, but a full filesystem is then
 	 * reported by fsync() and close(), not by the write() itself (docs/fuse4fs.8). */
 	bool writeback_cache;
+	/* -o cache_size=MiB: the server's block cache (io-cache.c), the bound on how much its
+	 * memory grows with the image; 0 means the default (SVC_CACHE_DEFAULT_MIB). no_cache
+	 * (-o cache_size=0) reads every block from the device, through libext2fs's own cache. */
+	unsigned int cache_mib;
+	bool no_cache;
 	/* Added for svc_fs_open()'s messages ("'NAME' does not hold ..."); NULL: "the device". */
 	const char *device_name;
 };
