@@ -7,18 +7,22 @@
  * wraps the real channel (unixfd_io_manager, or journal_overlay_manager on a read-only mount
  * with a journal to replay) with a hash + LRU cache of a fixed number of blocks.
  *
- * Correctness rests on one invariant: the device (the inner channel, whose own cache is
- * turned off) always holds the current contents of every block, and a cached block always
- * equals it. So:
- * - writes are write-through: the inner channel first, then the cached copy is updated, or
- *   dropped if the write failed (what reached the device is then unknown);
+ * Correctness rests on one invariant: the inner channel always gives the current contents of
+ * every block, and a cached block always equals what it gives. So:
+ * - writes are write-through: to the inner channel first, exactly as without this cache,
+ *   then the cached copy is updated, or dropped if the write failed;
  * - anything written around the block interface (write_byte, discard, zeroout, byte-sized
  *   writes) drops the cached blocks it touches;
  * - file data (ext4-file.c brackets it with io_cache_data()) is neither looked up nor
- *   inserted, so a big file read does not flush the metadata out; its reads go to the device,
- *   which is current, and its writes update any cached copy of the same block. A block freed
- *   as metadata and reused for data, or the reverse, is therefore never served stale.
- * Nothing is written back later, so flush and fsync mean what they meant without the cache.
+ *   inserted, so a big file read does not push the metadata out; its reads go to the inner
+ *   channel, which is current, and its writes update any cached copy of the same block. A
+ *   block freed as metadata and reused for data, or the reverse, is never served stale.
+ * The inner channel keeps its own small cache, which holds up to 8 written blocks until
+ * it needs the slot or a flush: what reaches the device, and when, is what it was without
+ * this cache, so flush, fsync and the state after a crash do not change. (With that cache
+ * off every metadata write went out at once while the superblock waits for a sync, which
+ * leaves a crash broken states the old order did not produce, such as an orphan chain whose
+ * head is already deleted.)
  *
  * Memory: the block buffers are one allocation of cache_size bytes whose pages are touched
  * only as blocks are filled, plus about 24 bytes per slot of index: the server's RSS grows by
@@ -218,7 +222,7 @@ static void cache_insert(struct cache_channel *cc, uint64_t block, const void *b
 	cc->stats.cached++;
 }
 
-/* Blocks [first, first + count) changed on the device in a way we did not see. */
+/* Blocks [first, first + count) changed below us in a way we did not see. */
 static void cache_drop_range(struct cache_channel *cc, uint64_t first, uint64_t count)
 {
 	if (!cc->nslots || count == 0)
@@ -266,12 +270,6 @@ static errcode_t cache_open(const char *name, int flags, io_channel *ret)
 	err = mgr->open(name, flags, &inner);
 	if (err)
 		return err;
-	/* Two caches would break the invariant: the inner one holds written blocks back. */
-	err = io_channel_set_options(inner, "cache=off");
-	if (err) {
-		io_channel_close(inner);
-		return err;
-	}
 	cc = calloc(1, sizeof(*cc));
 	io = calloc(1, sizeof(*io));
 	if (io)
@@ -345,7 +343,7 @@ static errcode_t cache_read_blk64(io_channel io, unsigned long long block, int c
 	errcode_t err;
 	uint32_t i;
 
-	/* Byte-sized reads (the superblock), data and bulk reads: the device is current. */
+	/* Byte-sized reads (the superblock), data and bulk reads: the inner channel is current. */
 	if (count <= 0 || cc->data_io || !cc->nslots || count > CACHE_MAX_FILL)
 		return io_channel_read_blk64(cc->inner, block, count, data);
 
@@ -463,9 +461,6 @@ static errcode_t cache_set_option(io_channel io, const char *option, const char 
 {
 	struct cache_channel *cc = io->private_data;
 
-	/* The inner cache stays off (see cache_open). */
-	if (strcmp(option, "cache") == 0)
-		return EXT2_ET_INVALID_ARGUMENT;
 	if (!cc->inner->manager->set_option)
 		return EXT2_ET_INVALID_ARGUMENT;
 	return cc->inner->manager->set_option(cc->inner, option, arg);
