@@ -38,6 +38,12 @@
 /* Multi-block reads bigger than this are not worth caching: they are rare bulk reads (the
  * journal, the bitmaps on some layouts) that would push out the hot metadata. */
 #define CACHE_MAX_FILL 32
+/*
+ * No readahead: a stat of 20000 new files on a fresh mount made 1393 preads through the cache
+ * (5453 without), most of them first reads of inode-table blocks; reading those 8 at a time
+ * would save about a thousand syscalls of a few microseconds in a run of 1.5 s, well below
+ * what this machine's noise lets us see.
+ */
 
 struct cache_slot {
 	uint64_t block;
@@ -113,7 +119,9 @@ static errcode_t cache_setup(struct cache_channel *cc, unsigned int bs)
 		nb <<= 1;
 	cc->buckets = malloc(sizeof(*cc->buckets) * nb);
 	cc->slots = malloc(sizeof(*cc->slots) * n);
-	cc->data = malloc((size_t)n * bs);
+	/* calloc: a large one is fresh mmap()ed pages, resident only once written (malloc
+	 * would write them all under MALLOC_PERTURB_). */
+	cc->data = calloc(n, bs);
 	if (!cc->buckets || !cc->slots || !cc->data) {
 		cache_free_index(cc);
 		return EXT2_ET_NO_MEMORY;
