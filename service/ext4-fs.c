@@ -376,6 +376,12 @@ static int ext4_open_rw(struct svc_fs *sfs, const char *dev, char *why, size_t w
 	r = ext4_orphan_cleanup(sfs);
 	if (r == 0)
 		r = ext4_sync(sfs);
+	if (r == -EUCLEAN) {
+		snprintf(why, why_size,
+			 "The orphan list of %s is damaged (an unclean stop?): run 'e2fsck' on it before mounting it read-write",
+			 dev);
+		return r;
+	}
 	if (r < 0) {
 		snprintf(why, why_size, "Could not write to %s: %s", dev, strerror(-r));
 		return r;

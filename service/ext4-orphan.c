@@ -92,6 +92,10 @@ int ext4_orphan_cleanup(struct svc_fs *sfs)
 
 		if (!ext4_ino_valid(sfs, ino) || ++n > sb->s_inodes_count)
 			return ext4_corrupt(sfs, ino, "broken orphan list");
+		/* A free inode on the list was already deleted: deleting it again would free
+		 * blocks that may belong to someone else by now. */
+		if (!ext2fs_test_inode_bitmap2(sfs->fs->inode_map, ino))
+			return ext4_corrupt(sfs, ino, "the orphan list holds a free inode");
 		r = ext4_raw_inode(sfs, ino, &inode);
 		if (r < 0)
 			return r;
