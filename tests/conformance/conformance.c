@@ -2592,6 +2592,26 @@ static void t_mmap(void)
  * must read a page through a write-only handle to fill it, owns the size until write-back,
  * and must not write back pages past a truncation.  Each result is read again from the
  * filesystem (drop_cache), not from the page cache. */
+/* Times of files deleted before the kernel flushed them (with the writeback cache the kernel
+ * writes mtime back at sync, after rm -rf): syncfs must not fail. */
+static void t_sync_after_delete(void)
+{
+	int fd;
+
+	OK(mkdir(P("d"), 0755));
+	for (int i = 0; i < 8; i++)
+		OK(write_file(P("d/f%d", i), "data", 4, 0644));
+	fd = OK(open(P("d/f0"), O_WRONLY | O_CLOEXEC));
+	EQ(pwrite(fd, "more", 4, 4), 4);
+	close(fd);
+	for (int i = 0; i < 8; i++)
+		OK(unlink(P("d/f%d", i)));
+	OK(rmdir(P("d")));
+	fd = OK(open(P("."), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+	OK(syncfs(fd));
+	close(fd);
+}
+
 static void t_partial_pages(void)
 {
 	static unsigned char want[3 * 4096 + 1000], got[sizeof(want) + 4096];
@@ -2932,6 +2952,7 @@ static const struct test tests[] = {
 	{ "append-concurrent", t_append_concurrent },
 	{ "mmap", t_mmap },
 	{ "partial-pages", t_partial_pages },
+	{ "sync-after-delete", t_sync_after_delete },
 	{ "unwritten-writes", t_unwritten_writes },
 	{ "copy-range", t_copy_range },
 	{ "tmpfile", t_tmpfile },
