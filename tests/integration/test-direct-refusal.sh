@@ -69,11 +69,12 @@ run_direct good "$W/good.img"
 check "[good] serves" test -z "$RC"
 check "[good] mounted" is_mounted "$W/mnt"
 check "[good] the debug log says Mounted" grep -q "Mounted" "$W/good.log"
+umount "$W/mnt"
+check "[good] fuse4fs exits 0 after the unmount" eval "wait_pid_gone $PID 10 && wait $PID"
+# Only once strace has exited: it need not have written the line out while the mount serves.
 if [[ -n $STRACE ]]; then
 	check "[good] strace sees the mount" test -n "$(mounts_in_trace good)"
 fi
-umount "$W/mnt"
-check "[good] fuse4fs exits 0 after the unmount" eval "wait_pid_gone $PID 10 && wait $PID"
 
 for label in nosb feature; do
 	step "a refused image ($label): never mounted"
