@@ -776,7 +776,6 @@ void ext4_open_put(struct svc_fs *sfs, ext2_ino_t ino)
 {
 	struct ext4_open_ref *o = ext4_open_find(sfs, ino);
 	struct ext2_inode_large inode;
-	unsigned int isize = EXT2_INODE_SIZE(sfs->fs->super);
 
 	if (!o)
 		return;
@@ -786,9 +785,7 @@ void ext4_open_put(struct svc_fs *sfs, ext2_ino_t ino)
 	if (!sfs->rw)
 		return;
 	/* The last handle of an unlinked inode: now it goes. */
-	memset(&inode, 0, sizeof(inode));
-	if (ext2fs_read_inode_full(sfs->fs, ino, (struct ext2_inode *)&inode,
-				   isize < sizeof(inode) ? isize : sizeof(inode)) != 0)
+	if (ext4_inode_read_raw(sfs, ino, &inode) != 0)
 		return;
 	/* (i_dtime is the orphan chain's link here, not a deletion time.) */
 	if (inode.i_links_count == 0 && inode.i_mode != 0 &&

@@ -43,6 +43,16 @@ static unsigned int ext4_extra_isize(struct svc_fs *sfs, const struct ext2_inode
 	return inode->i_extra_isize;
 }
 
+errcode_t ext4_inode_read_raw(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *ret)
+{
+	unsigned int isize = EXT2_INODE_SIZE(sfs->fs->super);
+
+	/* The fields past what the inode holds must read as zero, not as stack garbage. */
+	memset(ret, 0, sizeof(*ret));
+	return ext2fs_read_inode_full(sfs->fs, ino, (struct ext2_inode *)ret,
+				      isize < sizeof(*ret) ? isize : sizeof(*ret));
+}
+
 int ext4_inode_read(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *ret)
 {
 	struct ext2_inode_large inode;
@@ -52,10 +62,7 @@ int ext4_inode_read(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large 
 	if (ino == 0 || ino > sfs->fs->super->s_inodes_count)
 		return -ESTALE;
 
-	/* The fields past what the inode holds must read as zero, not as stack garbage. */
-	memset(&inode, 0, sizeof(inode));
-	err = ext2fs_read_inode_full(sfs->fs, ino, (struct ext2_inode *)&inode,
-				     isize < sizeof(inode) ? isize : sizeof(inode));
+	err = ext4_inode_read_raw(sfs, ino, &inode);
 	if (err)
 		return ext4_errno(sfs, err, ino, "reading the inode");
 
@@ -273,14 +280,11 @@ int ext4_inode_delete(struct svc_fs *sfs, ext2_ino_t ino)
 {
 	ext2_filsys fs = sfs->fs;
 	struct ext2_inode_large inode;
-	unsigned int isize = EXT2_INODE_SIZE(fs->super);
 	struct timespec now;
 	errcode_t err;
 	int r;
 
-	memset(&inode, 0, sizeof(inode));
-	err = ext2fs_read_inode_full(fs, ino, (struct ext2_inode *)&inode,
-				     isize < sizeof(inode) ? isize : sizeof(inode));
+	err = ext4_inode_read_raw(sfs, ino, &inode);
 	if (err)
 		return ext4_errno(sfs, err, ino, "reading the inode to delete");
 	if (inode.i_links_count != 0)

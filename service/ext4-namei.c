@@ -351,12 +351,9 @@ static int ext4_finish_new(struct svc_fs *sfs, ext2_ino_t ino, mode_t mode, uint
 			   uint32_t gid)
 {
 	struct ext2_inode_large inode;
-	unsigned int isize = EXT2_INODE_SIZE(sfs->fs->super);
 	errcode_t err;
 
-	memset(&inode, 0, sizeof(inode));
-	err = ext2fs_read_inode_full(sfs->fs, ino, (struct ext2_inode *)&inode,
-				     isize < sizeof(inode) ? isize : sizeof(inode));
+	err = ext4_inode_read_raw(sfs, ino, &inode);
 	if (err)
 		return ext4_errno(sfs, err, ino, "reading the new inode");
 	ext4_init_inode(sfs, &inode, mode, uid, gid);

@@ -13,13 +13,7 @@
 
 static int ext4_raw_inode(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *ret)
 {
-	unsigned int isize = EXT2_INODE_SIZE(sfs->fs->super);
-	errcode_t err;
-
-	memset(ret, 0, sizeof(*ret));
-	err = ext2fs_read_inode_full(sfs->fs, ino, (struct ext2_inode *)ret,
-				     isize < sizeof(*ret) ? isize : sizeof(*ret));
-	return ext4_errno(sfs, err, ino, "reading an orphan inode");
+	return ext4_errno(sfs, ext4_inode_read_raw(sfs, ino, ret), ino, "reading an orphan inode");
 }
 
 /* The chain must be on disk before anything relies on it: flush the superblock now. */

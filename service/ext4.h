@@ -131,6 +131,9 @@ int io_cache_peek(io_channel io, uint64_t block, void *buf);
 bool ext4_ino_valid(struct svc_fs *sfs, ext2_ino_t ino);
 /* Reads and sanity-checks an in-use inode (checksum verified by libext2fs). */
 int ext4_inode_read(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *ret);
+/* The on-disk inode as it is, in use or not, without ext4_inode_read()'s checks; the fields
+ * past what the inode holds read as zero. libext2fs's error code, for the caller to judge. */
+errcode_t ext4_inode_read_raw(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *ret);
 /* i_size the way the kernel reads it (i_size_high only for files, or with largedir). */
 uint64_t ext4_inode_size(struct svc_fs *sfs, const struct ext2_inode_large *inode);
 void ext4_inode_stat(struct svc_fs *sfs, ext2_ino_t ino, const struct ext2_inode_large *inode,

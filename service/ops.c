@@ -662,14 +662,10 @@ static void op_rename(fuse_req_t req, fuse_ino_t parent, const char *name, fuse_
 static int deleted_times_stat(struct svc_fs *sfs, ext2_ino_t ino, struct stat *ret)
 {
 	struct ext2_inode_large inode;
-	unsigned int isize = EXT2_INODE_SIZE(sfs->fs->super);
 
 	if (ino == 0 || ino > sfs->fs->super->s_inodes_count)
 		return -ESTALE;
-	memset(&inode, 0, sizeof(inode));
-	if (ext2fs_read_inode_full(sfs->fs, ino, (struct ext2_inode *)&inode,
-				   isize < sizeof(inode) ? isize : sizeof(inode)) != 0 ||
-	    (inode.i_mode & LINUX_S_IFMT) == 0)
+	if (ext4_inode_read_raw(sfs, ino, &inode) != 0 || (inode.i_mode & LINUX_S_IFMT) == 0)
 		return -ESTALE;
 	ext4_inode_stat(sfs, ino, &inode, ret);
 	ret->st_nlink = 0;
