@@ -25,6 +25,7 @@
 #include "log.h"
 #include "modes.h"
 #include "sandbox.h"
+#include "session-io.h"
 #include "util.h"
 
 /* libext2fs sits behind one lock, which every request but FORGET takes: a second worker can
@@ -119,6 +120,21 @@ static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *r
 			o_fs->no_cache = mib == 0;
 			continue;
 		}
+		/* Ours: how the session waits for requests (session-io.c). */
+		if (strncmp(o, "busy_poll=", 10) == 0) {
+			char *end;
+			unsigned long us;
+
+			errno = 0;
+			us = strtoul(o + 10, &end, 10);
+			if (errno || end == o + 10 || *end || o[10] == '-' || us > SVC_BUSY_POLL_MAX_US) {
+				log_error("Option '%s': give the busy-poll time in microseconds, 0 to %u",
+					  o, SVC_BUSY_POLL_MAX_US);
+				return -EINVAL;
+			}
+			o_fs->busy_poll_us = (unsigned int)us;
+			continue;
+		}
 		if (strncmp(o, "fsname=", 7) == 0 || strncmp(o, "subtype=", 8) == 0) {
 			log_error("Option '%s' is not allowed: fuse4fs sets it", o);
 			return -EINVAL;
@@ -177,7 +193,7 @@ static int direct_server(int chan, int device_fd, const struct svc_fs_options *o
 	char *argv[] = {(char *)"fuse4fs", (char *)"-d", NULL};
 	struct fuse_args args = FUSE_ARGS_INIT(o->debug ? 2 : 1, argv);
 	struct fuse_loop_config *cfg;
-	char fdpath[32], why[512] = "";
+	char why[512] = "";
 	int r;
 
 	if (ready_fd >= 0) {
@@ -212,11 +228,8 @@ static int direct_server(int chan, int device_fd, const struct svc_fs_options *o
 	if (!se)
 		return log_error_errno(-ENOMEM, "Could not create the FUSE session"), DIRECT_EXIT_MOUNTED;
 	svc_fs_set_session(fs, se);
-	/* "/dev/fd/N": libfuse adopts the fd and mounts nothing (service-mode.c does the same). */
-	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fuse_fd);
-	if (fuse_session_mount(se, fdpath) < 0)
+	if (svc_session_attach(se, TAKE_FD(fuse_fd), o->busy_poll_us) < 0)
 		return log_error_errno(-EIO, "Could not attach the FUSE session"), DIRECT_EXIT_MOUNTED;
-	TAKE_FD(fuse_fd);
 	/* The handlers are already installed; they now stop this session. */
 	if (fuse_set_signal_handlers(se) < 0)
 		return log_error_errno(-EIO, "Could not install signal handlers"), DIRECT_EXIT_MOUNTED;

@@ -40,6 +40,9 @@ struct svc_fs_options {
 	 * (-o cache_size=0) reads every block from the device, through libext2fs's own cache. */
 	unsigned int cache_mib;
 	bool no_cache;
+	/* -o busy_poll=USEC: how long the session's worker polls for the next request before it
+	 * sleeps (session-io.c); 0 sleeps at once. main() sets SVC_BUSY_POLL_DEFAULT_US. */
+	unsigned int busy_poll_us;
 	/* Added for svc_fs_open()'s messages ("'NAME' does not hold ..."); NULL: "the device". */
 	const char *device_name;
 };

@@ -14,6 +14,7 @@
 #include "fs.h"
 #include "log.h"
 #include "modes.h"
+#include "session-io.h"
 
 static void help(void)
 {
@@ -37,7 +38,7 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-	struct svc_fs_options opts = { .read_only = true };
+	struct svc_fs_options opts = { .read_only = true, .busy_poll_us = SVC_BUSY_POLL_DEFAULT_US };
 	bool service = false, contained = false;
 	char **rest;
 	int nrest = 0;

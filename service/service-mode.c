@@ -24,6 +24,7 @@
 #include "modes.h"
 #include "proto.h"
 #include "sandbox.h"
+#include "session-io.h"
 #include "util.h"
 
 /* Each message from the helper must arrive within this; a helper that stalls must not pin a
@@ -292,13 +293,13 @@ static int svc_open_fs(struct svc_conn *c, struct svc_mount *mnt, const struct s
  * libfuse 3.14 adopt fd N and mount nothing (the helper mounts); the session then owns the fd
  * and fuse_session_destroy() closes it.
  */
-static int svc_new_session(struct svc_conn *c, struct svc_mount *mnt, struct svc_fs *fs, bool debug,
-			   struct fuse_session **ret)
+static int svc_new_session(struct svc_conn *c, struct svc_mount *mnt, struct svc_fs *fs,
+			   const struct svc_fs_options *opts, struct fuse_session **ret)
 {
 	char *argv[] = {(char *)"fuse4fs", (char *)"-d", NULL};
-	struct fuse_args args = FUSE_ARGS_INIT(debug ? 2 : 1, argv);
+	struct fuse_args args = FUSE_ARGS_INIT(opts->debug ? 2 : 1, argv);
 	struct fuse_session *se;
-	char fdpath[32];
+	int fuse_fd;
 
 	se = fuse_session_new(&args, svc_fuse_ops(), svc_fuse_ops_size(), fs);
 	fuse_opt_free_args(&args);
@@ -306,13 +307,12 @@ static int svc_new_session(struct svc_conn *c, struct svc_mount *mnt, struct svc
 		return svc_refuse(c, ENOMEM, "Could not create the FUSE session");
 	svc_fs_set_session(fs, se);
 
-	snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", mnt->ctx.fds[PROTO_FD_FUSE]);
-	if (fuse_session_mount(se, fdpath) < 0) {
+	/* The session's from here on, also if attaching fails. */
+	fuse_fd = TAKE_FD(mnt->ctx.fds[PROTO_FD_FUSE]);
+	if (svc_session_attach(se, fuse_fd, opts->busy_poll_us) < 0) {
 		fuse_session_destroy(se);
 		return svc_refuse(c, EIO, "Could not attach the FUSE session to the /dev/fuse fd");
 	}
-	/* Now the session's. */
-	mnt->ctx.fds[PROTO_FD_FUSE] = -1;
 
 	*ret = se;
 	return 0;
@@ -450,7 +450,7 @@ int service_mode_run(const struct svc_fs_options *opts, bool contained)
 	r = svc_open_fs(&conn, &mnt, opts, &fs);
 	if (r < 0)
 		goto out_mount;
-	r = svc_new_session(&conn, &mnt, fs, opts->debug, &se);
+	r = svc_new_session(&conn, &mnt, fs, opts, &se);
 	if (r < 0)
 		goto out_fs;
 	/* Nothing reads /dev/fuse before the helper confirms the mount: before it exists the

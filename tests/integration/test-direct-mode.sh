@@ -27,15 +27,15 @@ require_root
 make_workdir
 
 # One round: mount IMG with the server in the foreground, compare, unmount, check.
-direct_round() { # direct_round LABEL TREE IMG
-	local label=$1 tree=$2 img=$3 mnt=$F4_WORK/mnt-$1 ref=$F4_WORK/ref-$1 pid t conn
+direct_round() { # direct_round LABEL TREE IMG [OPTIONS]
+	local label=$1 tree=$2 img=$3 opts=${4:-} mnt=$F4_WORK/mnt-$1 ref=$F4_WORK/ref-$1 pid t conn
 	local sum_before
 	sum_before=$(sha256sum <"$img")
 	kernel_mount_ref "$img" "$ref"
 	mkdir -p "$mnt"
 	# -o ro: this round checks that a read-only mount writes nothing (the default, like
 	# mount(8), is read-write).
-	"$FUSE4FS" -f -o ro "$img" "$mnt" 2>"$F4_WORK/server-$label.log" &
+	"$FUSE4FS" -f -o "ro${opts:+,$opts}" "$img" "$mnt" 2>"$F4_WORK/server-$label.log" &
 	pid=$!
 	defer "f4_umount_if_mounted '$mnt'; f4_kill_pid $pid"
 	for ((t = 0; t < 100; t++)); do
@@ -96,6 +96,45 @@ mkimage "$F4_WORK/tree" "$F4_WORK/img1k" 1024
 
 step "direct mode, 4 KiB blocks"
 direct_round 4k "$F4_WORK/tree" "$F4_WORK/img4k"
-step "direct mode, 1 KiB blocks"
-direct_round 1k "$F4_WORK/tree" "$F4_WORK/img1k"
+step "direct mode, 1 KiB blocks, the worker sleeping between requests (busy_poll=0)"
+direct_round 1k "$F4_WORK/tree" "$F4_WORK/img1k" busy_poll=0
+
+# The worker busy-polls /dev/fuse for a while after each request (service/session-io.c); an idle
+# mount must still sleep. Measured: the server's CPU time over 2 idle seconds after a burst.
+step "busy-polling stops when the mount is idle"
+mkdir -p "$F4_WORK/mnt-idle"
+"$FUSE4FS" -f -o ro,busy_poll=1000 "$F4_WORK/img4k" "$F4_WORK/mnt-idle" 2>"$F4_WORK/server-idle.log" &
+idle_pid=$!
+defer "f4_umount_if_mounted '$F4_WORK/mnt-idle'; f4_kill_pid $idle_pid"
+for ((t = 0; t < 100; t++)); do
+	[[ $(mount_fstype "$F4_WORK/mnt-idle" 2>/dev/null) == fuse* ]] && break
+	sleep 0.1
+done
+server=$(pgrep -P "$idle_pid" | head -n1)
+[[ -n $server ]] || die "[idle] no server process under the monitor $idle_pid"
+find "$F4_WORK/mnt-idle" -type f -exec cat {} + >/dev/null
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+before=$(cpu_ticks "$server")
+sleep 2
+after=$(cpu_ticks "$server")
+hz=$(getconf CLK_TCK)
+check "[idle] the server used under 0.2 s of CPU in 2 idle seconds (used $((after - before)) of $hz ticks/s)" \
+	test $((after - before)) -lt $((hz / 5))
+umount "$F4_WORK/mnt-idle"
+wait "$idle_pid" || fail "[idle] server exited with $? after the unmount"
+
+# Out-of-range values are refused before anything is mounted.
+for bad in abc -1 1001 ''; do
+	rc=0
+	"$FUSE4FS" -f -o "ro,busy_poll=$bad" "$F4_WORK/img4k" "$F4_WORK/mnt-idle" \
+		2>"$F4_WORK/bad-poll.log" || rc=$?
+	check "[busy_poll=$bad] refused with exit 2 (got $rc)" test "$rc" = 2
+	check "[busy_poll=$bad] the message names the option" \
+		grep -q "busy-poll time in microseconds" "$F4_WORK/bad-poll.log"
+	if is_mounted "$F4_WORK/mnt-idle"; then
+		fail "[busy_poll=$bad] something was mounted"
+	else
+		pass "[busy_poll=$bad] nothing mounted"
+	fi
+done
 finish
