@@ -2,7 +2,7 @@
 """Metadata workloads for bench/run.sh, timed inside one process so that the start-up of
 python is not charged to the filesystem.
 
-  fsops.py create|stat|rename|unlink ROOT NFILES NDIRS
+  fsops.py create|stat|rename|unlink|statfs ROOT NFILES NDIRS
 
 Prints the elapsed seconds of the operations alone.  Names are fixed (d00/f00000), so every
 system sees exactly the same directory contents."""
@@ -35,6 +35,12 @@ def main():
         t0 = time.perf_counter()
         for p in names(root, nfiles, ndirs):
             os.rename(p, p + ".r")
+    elif op == "statfs":
+        # The price of one request: statfs() of a FUSE mount is one STATFS round trip with
+        # almost no work in the server; the kernel's ext4 answers from memory.
+        t0 = time.perf_counter()
+        for _ in range(nfiles):
+            os.statvfs(root)
     elif op == "unlink":
         t0 = time.perf_counter()
         for p in names(root, nfiles, ndirs, ".r"):

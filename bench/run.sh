@@ -391,6 +391,8 @@ w_fio() {
 w_files() {
 	local sys=$1 img=$CUR_IMG op secs
 	ush "mkdir '$MNT/files'"
+	secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" statfs "$MNT/files" "$NFILES" "$NDIRS")
+	rec "$sys" statfs "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print s / n * 1000000 }')"
 	secs=$(as_user "$F4_PYTHON" "$BENCH_DIR/fsops.py" create "$MNT/files" "$NFILES" "$NDIRS")
 	rec "$sys" create "$(awk -v n="$NFILES" -v s="$secs" 'BEGIN { print n / s }')"
 	remount_cold "$sys" "$img"

@@ -21,6 +21,7 @@ for mode, mlabel in (("buf", "buffered"), ("direct", "O_DIRECT")):
             METRICS.append(("fio-%s-%s-qd%d" % (mode, rw, qd),
                             "%s 4k %s qd%d, IOPS" % (rw, mlabel, qd), True))
 METRICS += [
+    ("statfs", "statfs() round trip, µs", False),
     ("create", "create, files/s", True),
     ("stat-cold", "stat cold, files/s", True),
     ("stat-warm", "stat warm, files/s", True),
