@@ -24,6 +24,8 @@
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/uio.h>
@@ -35,6 +37,7 @@
 
 /* One session per process, so one setting; written before the loop starts. */
 static uint64_t busy_poll_ns;
+static struct fuse_session *session;
 
 static uint64_t now_ns(void)
 {
@@ -54,10 +57,39 @@ static inline void cpu_relax(void)
 }
 
 /*
+ * Sleep until a request or the end of the connection (POLLERR: the next read() says ENODEV,
+ * which ends libfuse's loop). libfuse's handlers for SIGHUP, SIGINT and SIGTERM end the session
+ * by setting a flag its loop checks after each read; a signal that came while we were spinning
+ * has set it already, and one that came between our check and poll() would leave us asleep with
+ * the session over. So those signals wait, blocked, until ppoll() lets them in atomically; then
+ * the read fails with EINTR and libfuse's loop sees the flag.
+ */
+static int sleep_until_request(int fd)
+{
+	struct pollfd p = {.fd = fd, .events = POLLIN};
+	sigset_t stop, old;
+	int r, e;
+
+	sigemptyset(&stop);
+	sigaddset(&stop, SIGHUP);
+	sigaddset(&stop, SIGINT);
+	sigaddset(&stop, SIGTERM);
+	pthread_sigmask(SIG_BLOCK, &stop, &old);
+	if (fuse_session_exited(session)) {
+		r = -1;
+		errno = EINTR;
+	} else {
+		r = ppoll(&p, 1, NULL, &old);
+	}
+	e = errno;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	errno = e;
+	return r;
+}
+
+/*
  * libfuse's read(): returns what read() would, with errno set. The fd is non-blocking, so an
- * empty queue is EAGAIN: retried until the busy-poll time is up, then poll() sleeps until a
- * request (POLLIN) or the end of the connection (POLLERR: the next read() says ENODEV, which
- * ends libfuse's loop). A signal interrupts poll() with EINTR, which libfuse's loop expects.
+ * empty queue is EAGAIN: retried until the busy-poll time is up, then we sleep.
  */
 static ssize_t busy_poll_read(int fd, void *buf, size_t len, void *userdata)
 {
@@ -65,7 +97,6 @@ static ssize_t busy_poll_read(int fd, void *buf, size_t len, void *userdata)
 
 	(void)userdata;
 	for (;;) {
-		struct pollfd p = {.fd = fd, .events = POLLIN};
 		ssize_t n = read(fd, buf, len);
 		uint64_t now;
 
@@ -78,7 +109,7 @@ static ssize_t busy_poll_read(int fd, void *buf, size_t len, void *userdata)
 			cpu_relax();
 			continue;
 		}
-		if (poll(&p, 1, -1) < 0)
+		if (sleep_until_request(fd) < 0)
 			return -1;
 		deadline = 0; /* woken: if someone else took the request, poll again first */
 	}
@@ -117,6 +148,7 @@ int svc_session_attach(struct fuse_session *se, int fuse_fd, unsigned int busy_p
 		return log_error_errno(r, "Could not make the /dev/fuse fd non-blocking");
 	}
 	busy_poll_ns = (uint64_t)busy_poll_us * 1000u;
+	session = se;
 	if (fuse_session_custom_io(se, &io, fuse_fd) < 0) {
 		close(fuse_fd);
 		return -EIO;
