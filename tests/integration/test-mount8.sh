@@ -126,6 +126,22 @@ printf '  [adhoc-root] exit %s: %s\n' "$RC" "$OUT" >&2
 check "[adhoc-root] root: exits 0" test "$RC" = 0
 check "[adhoc-root] mounted through the service" test "$(mnt_field "$W/rootmnt" 1)" = fuse.fuse4fs
 check "[adhoc-root] served" grep -qx small "$W/rootmnt/file"
+# A remount goes through the glue too: the kernel's remount, no new server, the same mount.
+for flag in ro rw; do
+	RC=0
+	mount -o "remount,$flag" "$W/rootmnt" >"$W/remount.out" 2>&1 || RC=$?
+	printf '  [remount-%s] exit %s: %s\n' "$flag" "$RC" "$(cat "$W/remount.out")" >&2
+	check "[remount-$flag] mount -o remount,$flag exits 0" test "$RC" = 0
+	check "[remount-$flag] the mount is $flag now" \
+		grep -qw "$flag" <<<"$(mnt_field "$W/rootmnt" 3 | tr , ' ')"
+	check "[remount-$flag] still one fuse4fs mount, still served" \
+		test "$(fuse4fs_mounts)" = 1 -a "$(cat "$W/rootmnt/file")" = small
+done
+if touch "$W/rootmnt/after-remount" 2>/dev/null; then
+	pass "[remount-rw] a create works again"
+else
+	fail "[remount-rw] a create fails after remount,rw"
+fi
 umount "$W/rootmnt" || fail "[adhoc-root] umount failed"
 check "[adhoc-root] unmounted" test "$(fuse4fs_mounts)" = 0
 
