@@ -3,8 +3,9 @@
 # What bench/run.sh and bench/unit-cost.sh share: the release build they measure and the
 # socket directory its service listens in.  Sourced after tests/lib/common.sh and nspawn.sh.
 #
-#   bench_build BUILD     set up (if new) and build BUILD; sets FUSE4FS and the F4_* install
-#                         paths stage_install and the container use
+#   bench_build BUILD     set up (if new) and build BUILD; sets FUSE4FS, NULLFS (the floor,
+#                         bench/nullfs.c) and the F4_* install paths stage_install and the
+#                         container use
 #   bench_lock_sockdir    take the build's socket directory for this run
 
 bench_build() {
@@ -16,8 +17,12 @@ bench_build() {
 		meson setup "$build" --buildtype=release -Dsocketdir=/run/fuse4fs-bench >/dev/null
 	fi
 	ninja -C "$build" >/dev/null || die "the build in $build failed: ninja -C $build"
+	# Not built by default: the normal build and CI never need it.
+	ninja -C "$build" bench/nullfs >/dev/null || die "the build in $build failed: ninja -C $build bench/nullfs"
 	# shellcheck disable=SC2034  # read by the scripts that source this
 	FUSE4FS=$build/service/fuse4fs
+	# shellcheck disable=SC2034
+	NULLFS=$build/bench/nullfs
 	local opts
 	opts=$(meson introspect --buildoptions "$build")
 	bench_opt() { # the value of option $1; a directory relative to the prefix made absolute

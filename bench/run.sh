@@ -2,9 +2,10 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 # The benchmark of issue 6: the same workloads on the kernel's ext4 (loop device), fuse4fs
 # through the contained service (setuid helper + socket activation under a real systemd in
-# systemd-nspawn, mounted by an ordinary user), fuse4fs in direct mode and Debian's fuse2fs,
-# interleaved (every repetition runs every system, in a rotated order, so that machine noise
-# hits them all alike), then a table of medians and ratios to the kernel.  See bench/README.md.
+# systemd-nspawn, mounted by an ordinary user), fuse4fs in direct mode, Debian's fuse2fs and the
+# FUSE floor (nullfs.c: a FUSE server that does no filesystem work), interleaved (every
+# repetition runs every system, in a rotated order, so that machine noise hits them all alike),
+# then a table of medians and ratios to the kernel.  See bench/README.md.
 #
 #   bench/run.sh [--quick] [--reps N] [--only W[,W...]] [--systems S[,S...]] [--build DIR]
 #                [--out FILE] [--strace] [--dropin FILE] [--direct-opts OPTS]
@@ -23,7 +24,7 @@ source "$BENCH_DIR/lib.sh"
 
 BENCH_ARGS=("$@")
 WORKLOADS=(mount seq fio files untar)
-SYSTEMS=kernel,service,direct,fuse2fs
+SYSTEMS=kernel,service,direct,fuse2fs,floor
 BUILD=$F4_SRC_DIR/build-bench
 QUICK=0
 REPS=
@@ -57,7 +58,7 @@ for w in ${ONLY//,/ }; do
 done
 IFS=, read -r -a SYS <<<"$SYSTEMS"
 for s in "${SYS[@]}"; do
-	[[ $s == @(kernel|service|direct|fuse2fs) ]] || die "unknown system '$s'"
+	[[ $s == @(kernel|service|direct|fuse2fs|floor) ]] || die "unknown system '$s'"
 done
 want() { [[ -z $ONLY || ",$ONLY," == *",$1,"* ]]; }
 
@@ -225,6 +226,13 @@ sys_mount() {
 		SRV_PID=$!
 		wait_answering fuse.fuse4fs "$SRV_PID" || { cat "$F4_WORK/direct.log" >&2; die "fuse4fs direct did not mount"; }
 		;;
+	floor)
+		# Mounted as direct mode is (root, allow_other, default_permissions, rw); its root
+		# belongs to the test user, as the images' root does (mkfs -E root_owner).
+		"$NULLFS" -o allow_other --owner "$F4_TEST_UID:$F4_TEST_GID" "$MNT" 2>>"$F4_WORK/floor.log" &
+		SRV_PID=$!
+		wait_answering fuse.nullfs "$SRV_PID" || { cat "$F4_WORK/floor.log" >&2; die "nullfs did not mount"; }
+		;;
 	fuse2fs)
 		# -f keeps it our child, so that its pid and its peak RSS are ours to read.
 		fuse2fs "$img" "$MNT" -f -o rw,allow_other 2>>"$F4_WORK/fuse2fs.log" &
@@ -281,6 +289,15 @@ sys_umount() {
 }
 # A cold start: unmount, drop every cache (the image's pages on the host included), mount.
 remount_cold() {
+	if [[ $1 == floor ]]; then
+		# The floor's tree lives in its process, which a remount would end. Dropping the
+		# kernel's caches forgets every dentry and inode of the mount just the same: the
+		# next lstat()s send the LOOKUPs they send after a remount (counted with -d: the same
+		# requests as fuse4fs's).  The statfs lets the server take the FORGETs first.
+		drop_caches
+		as_user stat -f "$MNT" >/dev/null
+		return 0
+	fi
 	sys_umount "$1"
 	drop_caches
 	sys_mount "$1" "$2"
@@ -320,6 +337,11 @@ session_begin() {
 	local sys=$1 img=$F4_WORK/$1.img
 	CUR_IMG=$img
 	local features=()
+	if [[ $sys == floor ]]; then
+		drop_caches
+		sys_mount floor ""
+		return 0
+	fi
 	# fuse2fs 1.47 refuses to mount a journalled filesystem read-write ("Writing to the journal
 	# is not supported"): it gets the same image without a journal, and so writes less.
 	[[ $sys == fuse2fs ]] && features=(-O ^has_journal)
@@ -345,6 +367,7 @@ session_end() {
 		f4_detach_if_ours "$KLOOP" "$img"
 		KLOOP=
 	fi
+	[[ $sys == floor ]] && return 0 # no image
 	# Every run leaves a clean filesystem, or the numbers are not worth reading.
 	e2fsck -fn "$img" >"$F4_WORK/fsck-$sys.txt" 2>&1 ||
 		{ head -n 20 "$F4_WORK/fsck-$sys.txt" >&2; log "e2fsck found problems after $sys (above)"; }
@@ -417,6 +440,13 @@ w_untar() {
 }
 
 # ---- the run ------------------------------------------------------------------------------
+# The rows of the workloads that need data, which the floor records as n/a.
+declare -A ROWS=([seq]="seqwrite seqread" [untar]="untar findcat rmrf")
+for mode in buf direct; do
+	for rw in randread randwrite; do
+		for qd in 1 16; do ROWS[fio]+=" fio-$mode-$rw-qd$qd"; done
+	done
+done
 # Interleaved per workload, not per system: every system runs a workload within a minute or
 # two of the others, so a burst of load from other users of the machine hits them alike, and
 # table.py compares each system to the kernel within the same repetition.
@@ -429,6 +459,10 @@ for ((REP = 1; REP <= REPS; REP++)); do
 		# Rotate the order: no system always runs first or last.
 		for ((i = 0; i < ${#SYS[@]}; i++)); do
 			s=${SYS[(i + REP - 1 + wi) % ${#SYS[@]}]}
+			if [[ $s == floor && $w != @(files|mount) ]]; then
+				for m in ${ROWS[$w]}; do rec floor "$m" "n/a: the floor stores no data"; done
+				continue
+			fi
 			step "repetition $REP/$REPS: $w on $s"
 			t0=$(now)
 			session_begin "$s"

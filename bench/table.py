@@ -33,7 +33,7 @@ METRICS += [
     ("rss", "server peak RSS (VmHWM), MiB", False),
 ]
 NAMES = {"kernel": "kernel ext4", "service": "fuse4fs (service)", "direct": "fuse4fs (direct)",
-         "fuse2fs": "fuse2fs"}
+         "fuse2fs": "fuse2fs", "floor": "FUSE floor (nullfs)"}
 
 
 def fmt(v):
@@ -83,7 +83,7 @@ def main():
     nreps = max((len(v) for v in reps.values()), default=0)
     print("| workload | " + " | ".join(NAMES.get(s, s) for s in systems) + " |")
     print("|---|" + "---:|" * len(systems))
-    notes, spread = [], []
+    notes, spread = {}, []
     for metric, label, higher in METRICS:
         if not any((s, metric) in med or (s, metric) in reasons for s in systems):
             continue
@@ -103,7 +103,8 @@ def main():
                     rcells.append("-")
             elif (s, metric) in reasons:
                 cell = "n/a"
-                notes.append("%s, %s: %s" % (NAMES.get(s, s), label, reasons[(s, metric)][4:].strip()))
+                # One line per system and reason: the floor has the same one for many rows.
+                notes.setdefault((NAMES.get(s, s), reasons[(s, metric)][4:].strip()), []).append(label)
                 if s != "kernel":
                     rcells.append("n/a")
             else:
@@ -118,8 +119,8 @@ def main():
     print("Medians of %d repetition(s); mount and unmount: medians of every (re)mount. In "
           "brackets: the median of the per-repetition ratios to the kernel, rates as a share "
           "of the kernel's, times as a multiple of the kernel's." % nreps)
-    for n in sorted(set(notes)):
-        print("- n/a: " + n)
+    for (name, why), labels in sorted(notes.items()):
+        print("- n/a: %s, %s: %s" % (name, "; ".join(labels), why))
     others = [s for s in systems if s != "kernel"]
     if spread and nreps > 1:
         print()
@@ -128,6 +129,40 @@ def main():
         print("| workload | " + " | ".join(NAMES.get(s, s) for s in others) + " |")
         print("|---|" + "---|" * len(others))
         for line in spread:
+            print(line)
+    floor_table(systems, reps)
+
+
+def floor_table(systems, reps):
+    """Each FUSE system's rates as a share of the floor's (times as multiples): the part of its
+    gap to the kernel that is the server's own; the rest is what any FUSE server pays."""
+    others = [s for s in systems if s not in ("kernel", "floor")]
+    if "floor" not in systems or not others:
+        return
+    rows = []
+    for metric, label, higher in METRICS:
+        base = reps.get(("floor", metric))
+        if not base or metric in ("rss",):
+            continue
+        cells = []
+        for s in others:
+            byrep = reps.get((s, metric), {})
+            rs = [byrep[r] / base[r] for r in byrep if base.get(r)]
+            if not rs:
+                cells.append("-")
+            elif higher:
+                cells.append("%.0f%%" % (100 * statistics.median(rs)))
+            else:
+                cells.append("%.1fx" % statistics.median(rs))
+        rows.append("| %s | %s |" % (label, " | ".join(cells)))
+    if rows:
+        print()
+        print("Against the FUSE floor (the median of the per-repetition ratios to nullfs; what "
+              "separates each server from the best any FUSE server does here):")
+        print()
+        print("| workload | " + " | ".join(NAMES.get(s, s) for s in others) + " |")
+        print("|---|" + "---:|" * len(others))
+        for line in rows:
             print(line)
 
 
