@@ -56,6 +56,25 @@ static bool ext4_dir_is_inline(const struct ext4_dir *d)
 	return d->inode.i_flags & EXT4_INLINE_DATA_FL;
 }
 
+int ext4_read_dir_block(struct svc_fs *sfs, blk64_t pblk, void *buf, ext2_ino_t dir)
+{
+	ext2_filsys fs = sfs->fs;
+	errcode_t err;
+
+	/* Verifying costs a crc32c of the block and a walk of all its entries to find the tail,
+	 * and a rename reads the same two or three blocks a dozen times. The tag says this
+	 * cached copy passed for this directory and has not changed since; the checksum also
+	 * covers the directory's generation, which changes only when a new directory is made, and
+	 * then its blocks are written (ext4_redo_dir_csum), which clears the tag. */
+	if (io_cache_get_tagged(fs->io, pblk, dir, buf) > 0)
+		return 0;
+	err = ext2fs_read_dir_block4(fs, pblk, buf, 0, dir);
+	if (err)
+		return ext4_errno(sfs, err, dir, "reading a directory block");
+	io_cache_set_tag(fs->io, pblk, dir);
+	return 0;
+}
+
 /* Reads logical block lblk of the directory (checksum verified). Returns 1 for a hole. */
 static int ext4_dir_read_block(struct svc_fs *sfs, struct ext4_dir *d, uint64_t lblk, void *buf)
 {
@@ -70,10 +89,7 @@ static int ext4_dir_read_block(struct svc_fs *sfs, struct ext4_dir *d, uint64_t 
 		return 1;
 	if (pblk < fs->super->s_first_data_block || pblk >= ext2fs_blocks_count(fs->super))
 		return ext4_corrupt(sfs, d->ino, "directory block beyond the end of the filesystem");
-	err = ext2fs_read_dir_block4(fs, pblk, buf, 0, d->ino);
-	if (err)
-		return ext4_errno(sfs, err, d->ino, "reading a directory block");
-	return 0;
+	return ext4_read_dir_block(sfs, pblk, buf, d->ino);
 }
 
 /*

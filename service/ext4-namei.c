@@ -171,9 +171,9 @@ static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ex
 	buf = malloc(bs);
 	if (!buf)
 		return -ENOMEM;
-	err = ext2fs_read_dir_block4(fs, pblk, buf, 0, dir);
-	if (err)
-		return ext4_errno(sfs, err, dir, "reading a directory block");
+	r = ext4_read_dir_block(sfs, pblk, buf, dir);
+	if (r < 0)
+		return r;
 	for (pos = 0; pos < bs; prev = pos, prev_len = rec_len, pos += rec_len) {
 		struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + pos);
 

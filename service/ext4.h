@@ -109,6 +109,7 @@ struct io_cache_stats {
 	uint64_t misses;
 	uint64_t evictions;
 	uint64_t invalidations;
+	uint64_t tagged_hits; /* io_cache_get_tagged() answers, also counted in hits */
 	uint32_t cached; /* blocks held now */
 	uint32_t slots;  /* blocks it may hold at the current block size */
 };
@@ -124,6 +125,15 @@ bool io_cache_data(io_channel io, bool on);
 int io_cache_get_stats(io_channel io, struct io_cache_stats *ret);
 /* 1 and the cached copy of block in buf (one block), 0 if not cached. */
 int io_cache_peek(io_channel io, uint64_t block, void *buf);
+/*
+ * A tag remembers a check that depends only on a block's contents (a directory block whose
+ * checksum was verified for directory `tag`), so that the check is not repeated on every read:
+ * io_cache_set_tag() tags the cached copy, any change of it (a write, a refill) clears the tag,
+ * and io_cache_get_tagged() gives 1 and the copy only while it still carries that tag (never
+ * for tag 0), else 0 and the caller reads and checks as usual.
+ */
+int io_cache_get_tagged(io_channel io, uint64_t block, uint32_t tag, void *buf);
+void io_cache_set_tag(io_channel io, uint64_t block, uint32_t tag);
 
 /* ext4-inode.c */
 
@@ -190,6 +200,9 @@ typedef int (*ext4_dir_fill_t)(void *userdata, const char *name, size_t name_len
 int ext4_dir_iterate(struct svc_fs *sfs, ext2_ino_t dir, uint64_t off, ext4_dir_fill_t fill,
 		     void *userdata);
 int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino);
+/* ext2fs_read_dir_block4() (checksum verified) of directory dir's block pblk, without
+ * verifying again a cached block that passed and has not changed since. */
+int ext4_read_dir_block(struct svc_fs *sfs, blk64_t pblk, void *buf, ext2_ino_t dir);
 /* ext4-htree.c: a full one-block directory becomes an htree (0), or is not one that can
  * (1: grow it linearly). */
 int ext4_dir_make_indexed(struct svc_fs *sfs, ext2_ino_t dir);

@@ -50,6 +50,9 @@ struct cache_slot {
 	uint32_t hnext; /* hash chain, or free list */
 	uint32_t prev;	/* LRU list: head is the most recently used */
 	uint32_t next;
+	/* Nonzero: what a caller found when it checked these contents (io_cache_set_tag); any
+	 * change of the contents clears it. */
+	uint32_t tag;
 };
 
 struct cache_channel {
@@ -206,6 +209,7 @@ static void cache_insert(struct cache_channel *cc, uint64_t block, const void *b
 		return;
 	if (i != CACHE_NONE) {
 		memcpy(slot_data(cc, i), buf, cc->bs);
+		cc->slots[i].tag = 0;
 		lru_touch(cc, i);
 		return;
 	}
@@ -223,6 +227,7 @@ static void cache_insert(struct cache_channel *cc, uint64_t block, const void *b
 	}
 	h = cache_hash(cc, block);
 	cc->slots[i].block = block;
+	cc->slots[i].tag = 0;
 	cc->slots[i].hnext = cc->buckets[h];
 	cc->buckets[h] = i;
 	lru_push(cc, i);
@@ -413,8 +418,10 @@ static errcode_t cache_write_blk64(io_channel io, unsigned long long block, int 
 	for (int k = 0; k < count && cc->stats.cached; k++) {
 		uint32_t i = cache_find(cc, block + k);
 
-		if (i != CACHE_NONE)
+		if (i != CACHE_NONE) {
 			memcpy(slot_data(cc, i), buf + (size_t)k * cc->bs, cc->bs);
+			cc->slots[i].tag = 0;
+		}
 	}
 	return 0;
 }
@@ -538,4 +545,33 @@ int io_cache_peek(io_channel io, uint64_t block, void *buf)
 		return 0;
 	memcpy(buf, slot_data(cc, i), cc->bs);
 	return 1;
+}
+
+int io_cache_get_tagged(io_channel io, uint64_t block, uint32_t tag, void *buf)
+{
+	struct cache_channel *cc = cache_of(io);
+	uint32_t i;
+
+	if (!cc || tag == 0 || cc->data_io)
+		return 0;
+	i = cache_find(cc, block);
+	if (i == CACHE_NONE || cc->slots[i].tag != tag)
+		return 0;
+	memcpy(buf, slot_data(cc, i), cc->bs);
+	lru_touch(cc, i);
+	cc->stats.hits++;
+	cc->stats.tagged_hits++;
+	return 1;
+}
+
+void io_cache_set_tag(io_channel io, uint64_t block, uint32_t tag)
+{
+	struct cache_channel *cc = cache_of(io);
+	uint32_t i;
+
+	if (!cc)
+		return;
+	i = cache_find(cc, block);
+	if (i != CACHE_NONE)
+		cc->slots[i].tag = tag;
 }
