@@ -92,34 +92,52 @@ static int ext4_dir_read_block(struct svc_fs *sfs, struct ext4_dir *d, uint64_t 
 	return ext4_read_dir_block(sfs, pblk, buf, d->ino);
 }
 
+/* ext2fs_get_rec_len() without the call into the library: every lookup decodes each entry of a
+ * leaf, a few hundred per block. Only 64 KiB blocks encode lengths past 65535. The entry is in
+ * CPU order, as ext2fs_read_dir_block4() leaves it. */
+static inline unsigned int ext4_rec_len(const struct svc_fs *sfs, unsigned int len)
+{
+	if (sfs->blocksize < 65536)
+		return len;
+	if (len == 65535 || len == 0)
+		return sfs->blocksize;
+	return (len & 65532) | ((len & 3) << 16);
+}
+
+/* ext4_corrupt() in a way the compiler sees: the entry is never used after a failure. */
+static inline int ext4_dirent_corrupt(struct svc_fs *sfs, ext2_ino_t dir, const char *what)
+{
+	(void)ext4_corrupt(sfs, dir, what);
+	return -EUCLEAN;
+}
+
 /*
  * Decodes and checks the entry at off in buf[0..len). Everything the kernel's
  * ext4_check_dir_entry() rejects is corruption here too.
  */
-static int ext4_dirent_at(struct svc_fs *sfs, ext2_ino_t dir, const char *buf, unsigned int len,
-			  unsigned int off, struct ext4_dirent *ret)
+static inline int ext4_dirent_at(struct svc_fs *sfs, ext2_ino_t dir, const char *buf,
+				 unsigned int len, unsigned int off, struct ext4_dirent *ret)
 {
 	struct ext2_dir_entry de;
 	unsigned int rec_len;
 
 	if (off + 8 > len)
-		return ext4_corrupt(sfs, dir, "directory entry header crosses the block end");
+		return ext4_dirent_corrupt(sfs, dir, "directory entry header crosses the block end");
 	memcpy(&de, buf + off, 8);
-	if (ext2fs_get_rec_len(sfs->fs, &de, &rec_len))
-		return ext4_corrupt(sfs, dir, "invalid directory entry length");
+	rec_len = ext4_rec_len(sfs, de.rec_len);
 	if (rec_len < 8 || rec_len % 4 || rec_len > len - off)
-		return ext4_corrupt(sfs, dir, "invalid directory entry length");
+		return ext4_dirent_corrupt(sfs, dir, "invalid directory entry length");
 	ret->rec_len = rec_len;
 	ret->name_len = de.name_len & 0xff;
 	ret->ino = de.inode;
 	ret->type = ext2fs_has_feature_filetype(sfs->fs->super) ? (de.name_len >> 8) & 0xff : 0;
 	ret->name = buf + off + 8;
 	if (8 + ret->name_len > rec_len)
-		return ext4_corrupt(sfs, dir, "directory entry name longer than the entry");
+		return ext4_dirent_corrupt(sfs, dir, "directory entry name longer than the entry");
 	if (ret->ino > sfs->fs->super->s_inodes_count)
-		return ext4_corrupt(sfs, dir, "directory entry inode number out of range");
+		return ext4_dirent_corrupt(sfs, dir, "directory entry inode number out of range");
 	if (ret->ino && ret->name_len == 0)
-		return ext4_corrupt(sfs, dir, "directory entry with an empty name");
+		return ext4_dirent_corrupt(sfs, dir, "directory entry with an empty name");
 	return 0;
 }
 
