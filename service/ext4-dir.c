@@ -530,12 +530,6 @@ static int dx_read_node(struct svc_fs *sfs, struct ext4_dir *d, uint32_t lblk, s
 	return 0;
 }
 
-static void dx_frames_free(struct dx_frame (*frames)[DX_MAX_LEVELS])
-{
-	for (int i = 0; i < DX_MAX_LEVELS; i++)
-		free((*frames)[i].buf);
-}
-
 /*
  * htree lookup as the kernel does it: hash the name, walk root -> leaf picking the last entry
  * whose hash is <= ours, search the leaf, and continue into following leaves only while they
@@ -545,21 +539,22 @@ static void dx_frames_free(struct dx_frame (*frames)[DX_MAX_LEVELS])
 static int ext4_dx_lookup(struct svc_fs *sfs, struct ext4_dir *d, const char *name,
 			  size_t name_len, ext2_ino_t *ret_ino, uint64_t *ret_lblk)
 {
-	struct dx_frame frames[DX_MAX_LEVELS] __attribute__((cleanup(dx_frames_free))) = { 0 };
-	_cleanup_free_ char *leaf = NULL;
+	struct dx_frame frames[DX_MAX_LEVELS] = { 0 };
 	struct ext2_dx_root_info info;
+	char *leaf;
 	ext2_dirhash_t hash = 0, minor;
 	unsigned int levels, max_levels, visited = 0;
 	int version, r;
 
-	for (int i = 0; i < DX_MAX_LEVELS; i++) {
-		frames[i].buf = malloc(sfs->blocksize);
-		if (!frames[i].buf)
+	/* Not reentrant: nothing below calls back into a lookup, and the lock is held. */
+	if (!sfs->dx_buf) {
+		sfs->dx_buf = malloc((size_t)(DX_MAX_LEVELS + 1) * sfs->blocksize);
+		if (!sfs->dx_buf)
 			return -ENOMEM;
 	}
-	leaf = malloc(sfs->blocksize);
-	if (!leaf)
-		return -ENOMEM;
+	for (int i = 0; i < DX_MAX_LEVELS; i++)
+		frames[i].buf = sfs->dx_buf + (size_t)i * sfs->blocksize;
+	leaf = sfs->dx_buf + (size_t)DX_MAX_LEVELS * sfs->blocksize;
 
 	r = ext4_dir_read_block(sfs, d, 0, frames[0].buf);
 	if (r < 0)

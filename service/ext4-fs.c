@@ -566,6 +566,7 @@ int svc_fs_close(struct svc_fs *sfs)
 	/* After the close: the io channel reads through it until then. */
 	journal_overlay_free(sfs->overlay);
 	free(sfs->lin_buf);
+	free(sfs->dx_buf);
 	free(sfs);
 	return r;
 }

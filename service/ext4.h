@@ -36,6 +36,9 @@ struct svc_fs {
 	ext2_ino_t lin_ino;
 	uint64_t lin_nblocks;
 	char *lin_buf;
+	/* The blocks an htree lookup walks (DX_MAX_LEVELS index levels and a leaf), allocated
+	 * once: a rename does five lookups, and 4 KiB buffers are past malloc's fast bins. */
+	char *dx_buf;
 	/* Each kind of index trouble is worth one log line, not one per lookup. */
 	bool warned_htree;
 	unsigned int corruption_logged;
