@@ -537,7 +537,8 @@ static int dx_read_node(struct svc_fs *sfs, struct ext4_dir *d, uint32_t lblk, s
  * caller then searches linearly (like the kernel's ERR_BAD_DX_DIR fallback).
  */
 static int ext4_dx_lookup(struct svc_fs *sfs, struct ext4_dir *d, const char *name,
-			  size_t name_len, ext2_ino_t *ret_ino, uint64_t *ret_lblk)
+			  size_t name_len, ext2_ino_t *ret_ino, uint64_t *ret_lblk,
+			  uint64_t *ret_home)
 {
 	struct dx_frame frames[DX_MAX_LEVELS] = { 0 };
 	struct ext2_dx_root_info info;
@@ -594,6 +595,9 @@ static int ext4_dx_lookup(struct svc_fs *sfs, struct ext4_dir *d, const char *na
 		/* Each leaf at most once: a looping index must not spin forever. */
 		if (lblk >= d->nblocks || ++visited > d->nblocks)
 			return -EAGAIN;
+		/* The leaf a new entry with this hash goes to, as the kernel's dx_probe picks. */
+		if (visited == 1 && ret_home)
+			*ret_home = lblk;
 		r = ext4_dir_read_block(sfs, d, lblk, leaf);
 		if (r < 0)
 			return r;
@@ -651,7 +655,7 @@ int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 		r = -EAGAIN;
 		if (ext2fs_has_feature_dir_index(sfs->fs->super) &&
 		    (d.inode.i_flags & EXT2_INDEX_FL)) {
-			r = ext4_dx_lookup(sfs, &d, name, name_len, &ino, NULL);
+			r = ext4_dx_lookup(sfs, &d, name, name_len, &ino, NULL, NULL);
 			if (r == -EAGAIN && !sfs->warned_htree) {
 				sfs->warned_htree = true;
 				log_warning("Directory %u has a damaged htree index; searching it linearly (run e2fsck -fD)",
@@ -692,5 +696,32 @@ int ext4_dir_locate(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 	    !(d.inode.i_flags & EXT2_INDEX_FL) || strcmp(name, ".") == 0 ||
 	    strcmp(name, "..") == 0)
 		return -EAGAIN;
-	return ext4_dx_lookup(sfs, &d, name, strlen(name), ret_ino, ret_lblk);
+	return ext4_dx_lookup(sfs, &d, name, strlen(name), ret_ino, ret_lblk, NULL);
+}
+
+int ext4_dir_home_leaf(struct svc_fs *sfs, ext2_ino_t dir, const char *name, uint64_t *ret_lblk)
+{
+	struct ext4_dir d;
+	uint64_t home = UINT64_MAX;
+	ext2_ino_t ino;
+	int r;
+
+	r = ext4_dir_open(sfs, dir, &d);
+	if (r < 0)
+		return r;
+	/* Casefolded and encrypted names hash differently from what ext4_dx_lookup() does. */
+	if (ext4_dir_is_inline(&d) || !ext2fs_has_feature_dir_index(sfs->fs->super) ||
+	    !(d.inode.i_flags & EXT2_INDEX_FL) ||
+	    (d.inode.i_flags & (EXT4_CASEFOLD_FL | EXT4_ENCRYPT_FL)) || strcmp(name, ".") == 0 ||
+	    strcmp(name, "..") == 0)
+		return -EAGAIN;
+	r = ext4_dx_lookup(sfs, &d, name, strlen(name), &ino, NULL, &home);
+	if (r == 0)
+		return -EEXIST;
+	if (r != -ENOENT)
+		return r;
+	if (home == UINT64_MAX)
+		return -EAGAIN;
+	*ret_lblk = home;
+	return 0;
 }

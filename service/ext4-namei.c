@@ -118,12 +118,16 @@ static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, 
 			  int ftype)
 {
 	errcode_t err;
+	int r;
 
 	ext4_dir_changed(sfs, dir);
+	r = ext4_dx_insert(sfs, dir, name, ino, ftype);
+	if (r <= 0)
+		return r;
 	err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
 	if (err == EXT2_ET_DIR_NO_SPACE) {
 		/* Like the kernel: a one-block directory that fills up becomes an htree. */
-		int r = ext4_dir_make_indexed(sfs, dir);
+		r = ext4_dir_make_indexed(sfs, dir);
 
 		if (r < 0)
 			return r;

@@ -213,6 +213,13 @@ int ext4_dir_make_indexed(struct svc_fs *sfs, ext2_ino_t dir);
  * usable index (search it linearly). */
 int ext4_dir_locate(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino,
 		    uint64_t *ret_lblk);
+/* The logical block of an htree directory where a new entry name belongs (the leaf the index
+ * leads to): -EEXIST if name is there, -EAGAIN when the directory has no usable index. */
+int ext4_dir_home_leaf(struct svc_fs *sfs, ext2_ino_t dir, const char *name, uint64_t *ret_lblk);
+/* Adds name -> ino to its leaf of an htree directory when the leaf has room, as the kernel
+ * does. 1: it has none, or the directory has no usable index (use ext2fs_link()). */
+int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
+		   int ftype);
 /* Drops what ext4-dir.c remembers about directory dir; call after changing it. */
 void ext4_dir_changed(struct svc_fs *sfs, ext2_ino_t dir);
 

@@ -74,6 +74,49 @@ static void dir_block_tags(const char *img)
 	TAP_EQ_INT(svc_fs_close(fs), 0);
 }
 
+/*
+ * New names in an htree directory go straight into their leaf while it has room
+ * (ext4_dx_insert), and through libext2fs's split when it has none. Short names fit the
+ * 12-byte checksum tail, which must never be taken for a free entry: e2fsck afterwards says
+ * whether the leaves, their tails and the index are still right.
+ */
+static void dx_inserts(const char *img)
+{
+	struct svc_fs_options o = { .read_only = false, .device_name = img };
+	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
+	struct svc_fs *fs = NULL;
+	ext2_ino_t sub, ino, found;
+	unsigned int bad = 0;
+	uint64_t lblk;
+	char why[512], name[32];
+	int fd, r;
+
+	fd = open(img, O_RDWR | O_CLOEXEC);
+	r = svc_fs_open(fd, &o, &fs, why, sizeof(why));
+	TAP_EQ_INT(r, 0);
+	if (r < 0)
+		return;
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "sub", &sub), 0);
+	TAP_EQ_INT(ext4_dir_home_leaf(fs, sub, "name7", &lblk), -EEXIST);
+	TAP_EQ_INT(ext4_dx_insert(fs, sub, "name7", 12, EXT2_FT_REG_FILE), -EEXIST);
+	TAP_EQ_INT(ext4_dir_home_leaf(fs, EXT2_ROOT_INO, "x", &lblk), -EAGAIN);
+	for (unsigned int i = 0; i < 900; i++) {
+		snprintf(name, sizeof(name), "%.*s%u", (int)(i % 4), "abc", i);
+		if (ext4_mknod(fs, sub, name, S_IFREG | 0644, 0, &cred, &ino) != 0 ||
+		    ext4_dir_lookup(fs, sub, name, &found) != 0 || found != ino)
+			bad++;
+	}
+	TAP_EQ_INT(bad, 0);
+	for (unsigned int i = 0; i < 900; i += 7) {
+		snprintf(name, sizeof(name), "%.*s%u", (int)(i % 4), "abc", i);
+		if (ext4_dir_lookup(fs, sub, name, &found) != 0)
+			bad++;
+	}
+	TAP_EQ_INT(bad, 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "name300", &found), 0);
+	TAP_EQ_INT(svc_fs_close(fs), 0);
+}
+
 static int run(const char *fmt, const char *arg)
 {
 	char cmd[1024];
@@ -210,6 +253,8 @@ int main(void)
 	close(fd);
 
 	dir_block_tags(img);
+	TAP_EQ_INT(run("e2fsck -fn %s >/dev/null 2>&1 #%s", img), 0);
+	dx_inserts(img);
 	TAP_EQ_INT(run("e2fsck -fn %s >/dev/null 2>&1 #%s", img), 0);
 
 	/* Refusals, with the sentence for the user. */
