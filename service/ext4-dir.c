@@ -56,6 +56,44 @@ static bool ext4_dir_is_inline(const struct ext4_dir *d)
 	return d->inode.i_flags & EXT4_INLINE_DATA_FL;
 }
 
+int ext4_dir_bmap(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *inode,
+		  uint64_t lblk, blk64_t *ret_pblk)
+{
+	const struct ext3_extent_header *eh = (const struct ext3_extent_header *)inode->i_block;
+	unsigned int n = ext2fs_le16_to_cpu(eh->eh_entries);
+	blk64_t pblk = 0;
+	errcode_t err;
+
+	/*
+	 * ext2fs_bmap2() opens an extent handle (two allocations) and walks it for every
+	 * block, and a rename reads a dozen directory blocks. A directory of up to four
+	 * extents keeps them in the inode itself: read them there. Anything else (a deeper
+	 * tree, a hole, an unwritten extent, block maps) is left to libext2fs.
+	 */
+	if ((inode->i_flags & EXT4_EXTENTS_FL) && !(inode->i_flags & EXT4_INLINE_DATA_FL) &&
+	    ext2fs_le16_to_cpu(eh->eh_magic) == EXT3_EXT_MAGIC && eh->eh_depth == 0 &&
+	    n <= ext2fs_le16_to_cpu(eh->eh_max) && n <= 4) {
+		const struct ext3_extent *ex = (const struct ext3_extent *)(eh + 1);
+
+		for (unsigned int i = 0; i < n; i++) {
+			uint64_t first = ext2fs_le32_to_cpu(ex[i].ee_block);
+			unsigned int len = ext2fs_le16_to_cpu(ex[i].ee_len);
+
+			if (len > EXT_INIT_MAX_LEN || lblk < first || lblk - first >= len)
+				continue;
+			*ret_pblk = ((blk64_t)ext2fs_le16_to_cpu(ex[i].ee_start_hi) << 32 |
+				     ext2fs_le32_to_cpu(ex[i].ee_start)) +
+				    (lblk - first);
+			return 0;
+		}
+	}
+	err = ext2fs_bmap2(sfs->fs, dir, (struct ext2_inode *)inode, NULL, 0, lblk, NULL, &pblk);
+	if (err)
+		return ext4_errno(sfs, err, dir, "mapping a directory block");
+	*ret_pblk = pblk;
+	return 0;
+}
+
 int ext4_read_dir_block(struct svc_fs *sfs, blk64_t pblk, void *buf, ext2_ino_t dir)
 {
 	ext2_filsys fs = sfs->fs;
@@ -80,11 +118,11 @@ static int ext4_dir_read_block(struct svc_fs *sfs, struct ext4_dir *d, uint64_t 
 {
 	ext2_filsys fs = sfs->fs;
 	blk64_t pblk = 0;
-	errcode_t err;
+	int r;
 
-	err = ext2fs_bmap2(fs, d->ino, (struct ext2_inode *)&d->inode, NULL, 0, lblk, NULL, &pblk);
-	if (err)
-		return ext4_errno(sfs, err, d->ino, "mapping a directory block");
+	r = ext4_dir_bmap(sfs, d->ino, &d->inode, lblk, &pblk);
+	if (r < 0)
+		return r;
 	if (pblk == 0)
 		return 1;
 	if (pblk < fs->super->s_first_data_block || pblk >= ext2fs_blocks_count(fs->super))
@@ -321,6 +359,7 @@ static int ext4_block_find(struct svc_fs *sfs, ext2_ino_t dir, const char *buf, 
 		r = ext4_dirent_at(sfs, dir, buf, len, pos, &de);
 		if (r < 0)
 			return r;
+		/* The last byte first: names in one directory often share a long prefix. */
 		if (de.ino && de.name_len == name_len && memcmp(de.name, name, name_len) == 0) {
 			*ret_ino = de.ino;
 			return 1;

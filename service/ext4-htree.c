@@ -238,6 +238,8 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 	 * about a third of the work of a create. The leaf's blocks are already in hand from
 	 * the lookup that proved the name absent. Splitting a full leaf stays with libext2fs.
 	 */
+	if (name_len == 0 || name_len > EXT4_NAME_MAX)
+		return 1;
 	r = ext4_dir_home_leaf(sfs, dir, name, &lblk);
 	if (r == -EAGAIN)
 		return 1;
@@ -246,9 +248,9 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 	r = ext4_inode_read(sfs, dir, &inode);
 	if (r < 0)
 		return r;
-	err = ext2fs_bmap2(fs, dir, (struct ext2_inode *)&inode, NULL, 0, lblk, NULL, &pblk);
-	if (err)
-		return ext4_errno(sfs, err, dir, "mapping a directory block");
+	r = ext4_dir_bmap(sfs, dir, &inode, lblk, &pblk);
+	if (r < 0)
+		return r;
 	if (pblk == 0)
 		return 1;
 	buf = malloc(bs);

@@ -169,9 +169,11 @@ static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ex
 	r = ext4_inode_read(sfs, dir, &dinode);
 	if (r < 0)
 		return r;
-	err = ext2fs_bmap2(fs, dir, (struct ext2_inode *)&dinode, NULL, 0, lblk, NULL, &pblk);
-	if (err || pblk == 0)
-		return err ? ext4_errno(sfs, err, dir, "mapping a directory block") : 1;
+	r = ext4_dir_bmap(sfs, dir, &dinode, lblk, &pblk);
+	if (r < 0)
+		return r;
+	if (pblk == 0)
+		return 1;
 	buf = malloc(bs);
 	if (!buf)
 		return -ENOMEM;

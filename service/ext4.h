@@ -203,6 +203,9 @@ typedef int (*ext4_dir_fill_t)(void *userdata, const char *name, size_t name_len
 int ext4_dir_iterate(struct svc_fs *sfs, ext2_ino_t dir, uint64_t off, ext4_dir_fill_t fill,
 		     void *userdata);
 int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino);
+/* The device block of directory block lblk (0: a hole), as ext2fs_bmap2() gives it. */
+int ext4_dir_bmap(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *inode,
+		  uint64_t lblk, blk64_t *ret_pblk);
 /* ext2fs_read_dir_block4() (checksum verified) of directory dir's block pblk, without
  * verifying again a cached block that passed and has not changed since. */
 int ext4_read_dir_block(struct svc_fs *sfs, blk64_t pblk, void *buf, ext2_ino_t dir);

@@ -114,6 +114,26 @@ static void dx_inserts(const char *img)
 	}
 	TAP_EQ_INT(bad, 0);
 	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "name300", &found), 0);
+
+	/* The in-inode extent lookup answers what libext2fs answers, past the end too. */
+	{
+		struct ext2_inode_large dinode;
+		unsigned int differ = 0, nblocks;
+
+		TAP_EQ_INT(ext4_inode_read(fs, sub, &dinode), 0);
+		nblocks = (unsigned int)(ext4_inode_size(fs, &dinode) / fs->blocksize);
+		TAP_EQ_INT(nblocks > 3, 1);
+		for (uint64_t l = 0; l < nblocks + 3; l++) {
+			blk64_t a = 1, b = 2;
+
+			if (ext4_dir_bmap(fs, sub, &dinode, l, &a) != 0 ||
+			    ext2fs_bmap2(fs->fs, sub, (struct ext2_inode *)&dinode, NULL, 0, l, NULL,
+					 &b) != 0 ||
+			    a != b)
+				differ++;
+		}
+		TAP_EQ_INT(differ, 0);
+	}
 	TAP_EQ_INT(svc_fs_close(fs), 0);
 }
 
