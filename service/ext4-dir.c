@@ -348,6 +348,19 @@ int ext4_dir_iterate(struct svc_fs *sfs, ext2_ino_t dir, uint64_t off, ext4_dir_
 	return 0;
 }
 
+/* Compared from the end, inline: a negative lookup compares the name with every entry of
+ * its leaf, names in one directory tend to share a prefix (f00001, f00002, ...), and a call
+ * to memcmp() per entry was a tenth of the work of a create. */
+static inline bool ext4_name_eq(const char *a, const char *b, size_t n)
+{
+	while (n > 0) {
+		n--;
+		if (a[n] != b[n])
+			return false;
+	}
+	return true;
+}
+
 /* Finds name in one block of entries; 1 and *ret_ino when found. */
 static int ext4_block_find(struct svc_fs *sfs, ext2_ino_t dir, const char *buf, unsigned int len,
 			   const char *name, size_t name_len, ext2_ino_t *ret_ino)
@@ -359,8 +372,7 @@ static int ext4_block_find(struct svc_fs *sfs, ext2_ino_t dir, const char *buf, 
 		r = ext4_dirent_at(sfs, dir, buf, len, pos, &de);
 		if (r < 0)
 			return r;
-		/* The last byte first: names in one directory often share a long prefix. */
-		if (de.ino && de.name_len == name_len && memcmp(de.name, name, name_len) == 0) {
+		if (de.ino && de.name_len == name_len && ext4_name_eq(de.name, name, name_len)) {
 			*ret_ino = de.ino;
 			return 1;
 		}

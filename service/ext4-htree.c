@@ -272,7 +272,9 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 		    rec_len % 4 || rec_len > end - pos)
 			return ext4_corrupt(sfs, dir, "invalid directory entry length");
 		nl = ext2fs_dirent_name_len(de);
-		if (de->inode && nl == name_len && memcmp(de->name, name, name_len) == 0)
+		/* From the end, as ext4_block_find(): names often share a prefix. */
+		if (de->inode && nl == name_len &&
+		    de->name[nl - 1] == name[nl - 1] && memcmp(de->name, name, name_len) == 0)
 			return -EEXIST;
 		/* First fit, like the kernel: a free entry, or the slack after a used one. */
 		used = de->inode ? EXT2_DIR_REC_LEN(nl) : 0;
