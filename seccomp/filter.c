@@ -59,6 +59,8 @@ static const int f4_allow[] = {
 	SCMP_SYS(fallocate),
 	/* Readahead hints on the device for sequential file reads (ext4-file.c). */
 	SCMP_SYS(fadvise64),
+	/* The lock on the device that keeps a second server off it (service/device-lock.c). */
+	SCMP_SYS(flock),
 	SCMP_SYS(close),
 	/* libext2fs fstat()s the device (block device or image), glibc's fstat() is newfstatat()
 	 * with AT_EMPTY_PATH; fcntl() for libfuse's fd checks and O_CLOEXEC handling. */

@@ -21,6 +21,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "device-lock.h"
 #include "fs.h"
 #include "log.h"
 #include "modes.h"
@@ -206,7 +207,9 @@ static int direct_server(int chan, int device_fd, const struct svc_fs_options *o
 	if (svc_sandbox_enter() < 0)
 		return 1;
 
-	r = svc_fs_open(device_fd, o, &fs, why, sizeof(why));
+	r = svc_device_lock(device_fd, !o->read_only, o->device_name, why, sizeof(why));
+	if (r == 0)
+		r = svc_fs_open(device_fd, o, &fs, why, sizeof(why));
 	if (r < 0) {
 		if (why[0])
 			log_error("%s", why);

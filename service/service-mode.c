@@ -19,6 +19,7 @@
 #include <sys/socket.h>
 #include <systemd/sd-daemon.h>
 
+#include "device-lock.h"
 #include "fs.h"
 #include "log.h"
 #include "modes.h"
@@ -278,6 +279,10 @@ static int svc_open_fs(struct svc_conn *c, struct svc_mount *mnt, const struct s
 	o.atime = mnt->atime;
 	/* Refusals name the device as the user wrote it, which is what the helper prints. */
 	o.device_name = mnt->ctx.device_path;
+	r = svc_device_lock(mnt->ctx.fds[PROTO_FD_DEVICE], !o.read_only, o.device_name, why,
+			    sizeof(why));
+	if (r < 0)
+		return svc_refuse(c, -r, "%s", why);
 	r = svc_fs_open(mnt->ctx.fds[PROTO_FD_DEVICE], &o, ret, why, sizeof(why));
 	if (r < 0) {
 		if (why[0])
