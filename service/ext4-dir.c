@@ -681,6 +681,14 @@ static int ext4_dx_lookup(struct svc_fs *sfs, struct ext4_dir *d, const char *na
 
 int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino)
 {
+	return ext4_dir_search(sfs, dir, name, ret_ino, NULL);
+}
+
+int ext4_dir_search(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino,
+		    struct ext4_dir_hint *ret_hint)
+{
+	struct ext4_dir_hint hint = { .lblk = UINT64_MAX, .changes = sfs->dir_changes };
+	uint64_t found_lblk = UINT64_MAX, home = UINT64_MAX;
 	size_t name_len = strlen(name);
 	bool dots = strcmp(name, ".") == 0 || strcmp(name, "..") == 0;
 	struct ext4_dir d;
@@ -706,7 +714,8 @@ int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 		r = -EAGAIN;
 		if (ext2fs_has_feature_dir_index(sfs->fs->super) &&
 		    (d.inode.i_flags & EXT2_INDEX_FL)) {
-			r = ext4_dx_lookup(sfs, &d, name, name_len, &ino, NULL, NULL);
+			r = ext4_dx_lookup(sfs, &d, name, name_len, &ino, &found_lblk, &home);
+			hint.lblk = r == 0 ? found_lblk : r == -ENOENT ? home : UINT64_MAX;
 			if (r == -EAGAIN && !sfs->warned_htree) {
 				sfs->warned_htree = true;
 				log_warning("Directory %u has a damaged htree index; searching it linearly (run e2fsck -fD)",
@@ -716,6 +725,8 @@ int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 		if (r == -EAGAIN)
 			r = ext4_linear_lookup(sfs, &d, d.nblocks, name, name_len, &ino);
 	}
+	if (ret_hint && (r == 0 || r == -ENOENT))
+		*ret_hint = hint;
 	if (r < 0)
 		return r;
 	if (!ext4_ino_valid(sfs, ino))
@@ -726,6 +737,7 @@ int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 
 void ext4_dir_changed(struct svc_fs *sfs, ext2_ino_t dir)
 {
+	sfs->dir_changes++;
 	if (sfs->lin_buf && sfs->lin_ino == dir) {
 		free(sfs->lin_buf);
 		sfs->lin_buf = NULL;

@@ -220,7 +220,7 @@ int ext4_dir_make_indexed(struct svc_fs *sfs, ext2_ino_t dir)
 }
 
 int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
-		   int ftype)
+		   int ftype, const struct ext4_dir_hint *hint)
 {
 	ext2_filsys fs = sfs->fs;
 	unsigned int bs = sfs->blocksize, need, end = bs, pos, rec_len;
@@ -240,14 +240,22 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 	 */
 	if (name_len == 0 || name_len > EXT4_NAME_MAX)
 		return 1;
-	r = ext4_dir_home_leaf(sfs, dir, name, &lblk);
-	if (r == -EAGAIN)
-		return 1;
-	if (r < 0)
-		return r;
 	r = ext4_inode_read(sfs, dir, &inode);
 	if (r < 0)
 		return r;
+	/* The lookup that found the name absent said where it belongs, and no directory has
+	 * changed since: the same walk would end in the same leaf. */
+	if (hint && hint->lblk != UINT64_MAX && hint->changes == sfs->dir_changes &&
+	    (inode.i_flags & EXT2_INDEX_FL) &&
+	    !(inode.i_flags & (EXT4_CASEFOLD_FL | EXT4_ENCRYPT_FL | EXT4_INLINE_DATA_FL))) {
+		lblk = hint->lblk;
+	} else {
+		r = ext4_dir_home_leaf(sfs, dir, name, &lblk);
+		if (r == -EAGAIN)
+			return 1;
+		if (r < 0)
+			return r;
+	}
 	r = ext4_dir_bmap(sfs, dir, &inode, lblk, &pblk);
 	if (r < 0)
 		return r;

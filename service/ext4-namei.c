@@ -115,13 +115,14 @@ static int ext4_dir_touch(struct svc_fs *sfs, ext2_ino_t dir, int nlink_delta)
 
 /* Adds name -> ino to dir, growing the directory when it is full. */
 static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
-			  int ftype)
+			  int ftype, const struct ext4_dir_hint *hint)
 {
 	errcode_t err;
 	int r;
 
+	/* Before ext4_dir_changed(), which makes the hint stale. */
+	r = ext4_dx_insert(sfs, dir, name, ino, ftype, hint);
 	ext4_dir_changed(sfs, dir);
-	r = ext4_dx_insert(sfs, dir, name, ino, ftype);
 	if (r <= 0)
 		return r;
 	err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
@@ -146,7 +147,7 @@ static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, 
  * the entry before it as the kernel does. 1: not in that block (search linearly).
  */
 static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
-			ext2_ino_t new_ino, int ftype)
+			ext2_ino_t new_ino, int ftype, const struct ext4_dir_hint *hint)
 {
 	ext2_filsys fs = sfs->fs;
 	struct ext2_inode_large dinode;
@@ -159,13 +160,21 @@ static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ex
 	errcode_t err;
 	int r;
 
-	r = ext4_dir_locate(sfs, dir, name, &found, &lblk);
-	if (r == -EAGAIN || r == -ENOENT)
-		return 1;
-	if (r < 0)
-		return r;
-	if (found != ino)
-		return 1;
+	/* The lookup that found the name said in which leaf; the block is searched for the
+	 * entry below anyway, so a leaf that moved since only costs the full search. */
+	if (hint && hint->lblk == UINT64_MAX)
+		hint = NULL;
+	if (hint) {
+		lblk = hint->lblk;
+	} else {
+		r = ext4_dir_locate(sfs, dir, name, &found, &lblk);
+		if (r == -EAGAIN || r == -ENOENT)
+			return 1;
+		if (r < 0)
+			return r;
+		if (found != ino)
+			return 1;
+	}
 	r = ext4_inode_read(sfs, dir, &dinode);
 	if (r < 0)
 		return r;
@@ -200,18 +209,24 @@ static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ex
 				return ext4_corrupt(sfs, dir, "invalid directory entry length");
 		}
 		err = ext2fs_write_dir_block4(fs, pblk, buf, 0, dir);
-		return ext4_errno(sfs, err, dir, "writing a directory block");
+		if (err)
+			return ext4_errno(sfs, err, dir, "writing a directory block");
+		/* Written with a fresh checksum: the cached copy is good as it stands. */
+		io_cache_set_tag(fs->io, pblk, dir);
+		return 0;
 	}
-	return 1;
+	/* Not where the hint said: search through the index. */
+	return hint ? ext4_dx_edit(sfs, dir, name, ino, new_ino, ftype, NULL) : 1;
 }
 
-static int ext4_remove_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino)
+static int ext4_remove_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
+			     const struct ext4_dir_hint *hint)
 {
 	errcode_t err;
 	int r;
 
 	ext4_dir_changed(sfs, dir);
-	r = ext4_dx_edit(sfs, dir, name, ino, 0, 0);
+	r = ext4_dx_edit(sfs, dir, name, ino, 0, 0, hint);
 	if (r <= 0)
 		return r;
 	err = ext2fs_unlink(sfs->fs, dir, name, ino, 0);
@@ -253,7 +268,7 @@ static int ext4_replace_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *na
 	int r;
 
 	ext4_dir_changed(sfs, dir);
-	r = ext4_dx_edit(sfs, dir, name, old_ino, new_ino, ftype);
+	r = ext4_dx_edit(sfs, dir, name, old_ino, new_ino, ftype, NULL);
 	if (r <= 0)
 		return r;
 	err = ext2fs_dir_iterate2(sfs->fs, dir, DIRENT_FLAG_INCLUDE_EMPTY, NULL, ext4_replace_cb,
@@ -295,13 +310,14 @@ static int ext4_dir_is_empty(struct svc_fs *sfs, ext2_ino_t dir)
 	return c.empty ? 1 : 0;
 }
 
-/* The name must not exist yet. */
-static int ext4_check_absent(struct svc_fs *sfs, ext2_ino_t dir, const char *name)
+/* The name must not exist yet; *ret_hint says where to add it. */
+static int ext4_check_absent(struct svc_fs *sfs, ext2_ino_t dir, const char *name,
+			     struct ext4_dir_hint *ret_hint)
 {
 	ext2_ino_t ino;
 	int r;
 
-	r = ext4_dir_lookup(sfs, dir, name, &ino);
+	r = ext4_dir_search(sfs, dir, name, &ino, ret_hint);
 	if (r == 0)
 		return -EEXIST;
 	return r == -ENOENT ? 0 : r;
@@ -417,6 +433,7 @@ static void ext4_abandon(struct svc_fs *sfs, ext2_ino_t ino)
 int ext4_mknod(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode, dev_t rdev,
 	       const struct ext4_cred *cred, ext2_ino_t *ret_ino)
 {
+	struct ext4_dir_hint hint;
 	ext2_filsys fs = sfs->fs;
 	struct ext2_inode_large dinode, inode;
 	uint32_t uid, gid;
@@ -440,7 +457,7 @@ int ext4_mknod(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 	r = ext4_dir_for_write(sfs, dir, &dinode);
 	if (r < 0)
 		return r;
-	r = ext4_check_absent(sfs, dir, name);
+	r = ext4_check_absent(sfs, dir, name, &hint);
 	if (r < 0)
 		return r;
 	ext4_new_owner(&dinode, cred, &mode, &uid, &gid);
@@ -483,7 +500,7 @@ int ext4_mknod(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 	if (r == 0)
 		r = ext4_acl_inherit(sfs, dir, ino, false, &mode, cred->umask, true);
 	if (r == 0)
-		r = ext4_add_entry(sfs, dir, name, ino, ext4_ftype(mode));
+		r = ext4_add_entry(sfs, dir, name, ino, ext4_ftype(mode), &hint);
 	if (r < 0) {
 		ext4_abandon(sfs, ino);
 		return r;
@@ -498,6 +515,7 @@ int ext4_mknod(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 int ext4_mkdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode,
 	       const struct ext4_cred *cred, ext2_ino_t *ret_ino)
 {
+	struct ext4_dir_hint hint;
 	ext2_filsys fs = sfs->fs;
 	struct ext2_inode_large dinode;
 	uint32_t uid, gid;
@@ -512,7 +530,7 @@ int ext4_mkdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 	r = ext4_dir_for_write(sfs, dir, &dinode);
 	if (r < 0)
 		return r;
-	r = ext4_check_absent(sfs, dir, name);
+	r = ext4_check_absent(sfs, dir, name, &hint);
 	if (r < 0)
 		return r;
 	if (dinode.i_links_count >= EXT2_LINK_MAX && !ext2fs_has_feature_dir_nlink(fs->super))
@@ -540,7 +558,7 @@ int ext4_mkdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode
 	if (r == 0)
 		r = ext4_acl_inherit(sfs, dir, ino, true, &mode, cred->umask, true);
 	if (r == 0)
-		r = ext4_add_entry(sfs, dir, name, ino, EXT2_FT_DIR);
+		r = ext4_add_entry(sfs, dir, name, ino, EXT2_FT_DIR, &hint);
 	if (r == 0) {
 		/* Put the parent's count back and raise it our way (dir_nlink aware). */
 		r = ext4_inode_read(sfs, dir, &dinode);
@@ -635,6 +653,7 @@ static int ext4_symlink_inode(struct svc_fs *sfs, ext2_ino_t ino, const char *ta
 int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const char *target,
 		 const struct ext4_cred *cred, ext2_ino_t *ret_ino)
 {
+	struct ext4_dir_hint hint;
 	ext2_filsys fs = sfs->fs;
 	struct ext2_inode_large dinode;
 	mode_t mode = S_IFLNK | 0777;
@@ -654,7 +673,7 @@ int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const cha
 	r = ext4_dir_for_write(sfs, dir, &dinode);
 	if (r < 0)
 		return r;
-	r = ext4_check_absent(sfs, dir, name);
+	r = ext4_check_absent(sfs, dir, name, &hint);
 	if (r < 0)
 		return r;
 	ext4_new_owner(&dinode, cred, &mode, &uid, &gid);
@@ -668,7 +687,7 @@ int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const cha
 		return r;
 	r = ext4_finish_new(sfs, ino, mode, uid, gid);
 	if (r == 0)
-		r = ext4_add_entry(sfs, dir, name, ino, EXT2_FT_SYMLINK);
+		r = ext4_add_entry(sfs, dir, name, ino, EXT2_FT_SYMLINK, &hint);
 	if (r < 0) {
 		ext4_abandon(sfs, ino);
 		return r;
@@ -682,6 +701,7 @@ int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const cha
 
 int ext4_link(struct svc_fs *sfs, ext2_ino_t ino, ext2_ino_t dir, const char *name)
 {
+	struct ext4_dir_hint hint;
 	struct ext2_inode_large dinode, inode;
 	struct timespec now;
 	int r;
@@ -699,7 +719,7 @@ int ext4_link(struct svc_fs *sfs, ext2_ino_t ino, ext2_ino_t dir, const char *na
 		return -EPERM;
 	if (inode.i_links_count >= EXT2_LINK_MAX)
 		return -EMLINK;
-	r = ext4_check_absent(sfs, dir, name);
+	r = ext4_check_absent(sfs, dir, name, &hint);
 	if (r < 0)
 		return r;
 	/* The count first: a stop in between leaves one too many, which e2fsck fixes
@@ -710,7 +730,7 @@ int ext4_link(struct svc_fs *sfs, ext2_ino_t ino, ext2_ino_t dir, const char *na
 	r = ext4_inode_write(sfs, ino, &inode);
 	if (r < 0)
 		return r;
-	r = ext4_add_entry(sfs, dir, name, ino, ext4_ftype(inode.i_mode));
+	r = ext4_add_entry(sfs, dir, name, ino, ext4_ftype(inode.i_mode), &hint);
 	if (r < 0) {
 		if (ext4_inode_read(sfs, ino, &inode) == 0) {
 			inode.i_links_count--;
@@ -749,7 +769,7 @@ static int ext4_drop_link(struct svc_fs *sfs, ext2_ino_t ino, bool whole_dir)
 
 static int ext4_name_ino(struct svc_fs *sfs, ext2_ino_t dir, const char *name,
 			 struct ext2_inode_large *dinode, ext2_ino_t *ret_ino,
-			 struct ext2_inode_large *ret_inode)
+			 struct ext2_inode_large *ret_inode, struct ext4_dir_hint *ret_hint)
 {
 	int r;
 
@@ -758,7 +778,7 @@ static int ext4_name_ino(struct svc_fs *sfs, ext2_ino_t dir, const char *name,
 	r = ext4_dir_for_write(sfs, dir, dinode);
 	if (r < 0)
 		return r;
-	r = ext4_dir_lookup(sfs, dir, name, ret_ino);
+	r = ext4_dir_search(sfs, dir, name, ret_ino, ret_hint);
 	if (r < 0)
 		return r;
 	r = ext4_inode_read(sfs, *ret_ino, ret_inode);
@@ -769,6 +789,7 @@ static int ext4_name_ino(struct svc_fs *sfs, ext2_ino_t dir, const char *name,
 
 int ext4_unlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name)
 {
+	struct ext4_dir_hint hint;
 	struct ext2_inode_large dinode, inode;
 	ext2_ino_t ino;
 	int r;
@@ -778,12 +799,12 @@ int ext4_unlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name)
 		return r;
 	if (strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
 		return -EISDIR;
-	r = ext4_name_ino(sfs, dir, name, &dinode, &ino, &inode);
+	r = ext4_name_ino(sfs, dir, name, &dinode, &ino, &inode, &hint);
 	if (r < 0)
 		return r;
 	if (LINUX_S_ISDIR(inode.i_mode))
 		return -EISDIR;
-	r = ext4_remove_entry(sfs, dir, name, ino);
+	r = ext4_remove_entry(sfs, dir, name, ino, &hint);
 	if (r < 0)
 		return r;
 	r = ext4_dir_touch(sfs, dir, 0);
@@ -794,6 +815,7 @@ int ext4_unlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name)
 
 int ext4_rmdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name)
 {
+	struct ext4_dir_hint hint;
 	struct ext2_inode_large dinode, inode;
 	ext2_ino_t ino;
 	int r;
@@ -805,7 +827,7 @@ int ext4_rmdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name)
 		return -EINVAL;
 	if (strcmp(name, "..") == 0)
 		return -ENOTEMPTY;
-	r = ext4_name_ino(sfs, dir, name, &dinode, &ino, &inode);
+	r = ext4_name_ino(sfs, dir, name, &dinode, &ino, &inode, &hint);
 	if (r < 0)
 		return r;
 	if (!LINUX_S_ISDIR(inode.i_mode))
@@ -817,7 +839,7 @@ int ext4_rmdir(struct svc_fs *sfs, ext2_ino_t dir, const char *name)
 		return r;
 	if (r == 0)
 		return -ENOTEMPTY;
-	r = ext4_remove_entry(sfs, dir, name, ino);
+	r = ext4_remove_entry(sfs, dir, name, ino, &hint);
 	if (r < 0)
 		return r;
 	r = ext4_dir_touch(sfs, dir, -1);
@@ -912,6 +934,7 @@ static int ext4_exchange(struct svc_fs *sfs, ext2_ino_t dir, const char *name, e
 int ext4_rename(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t newdir,
 		const char *newname, unsigned int flags)
 {
+	struct ext4_dir_hint hint, nhint = { .lblk = UINT64_MAX };
 	struct ext2_inode_large dinode, ndinode, inode, tinode;
 	ext2_ino_t ino, target = 0;
 	bool is_dir;
@@ -930,13 +953,13 @@ int ext4_rename(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t
 	r = ext4_check_name(newname);
 	if (r < 0)
 		return r;
-	r = ext4_name_ino(sfs, dir, name, &dinode, &ino, &inode);
+	r = ext4_name_ino(sfs, dir, name, &dinode, &ino, &inode, &hint);
 	if (r < 0)
 		return r;
 	r = ext4_dir_for_write(sfs, newdir, &ndinode);
 	if (r < 0)
 		return r;
-	r = ext4_dir_lookup(sfs, newdir, newname, &target);
+	r = ext4_dir_search(sfs, newdir, newname, &target, &nhint);
 	if (r == -ENOENT)
 		target = 0;
 	else if (r < 0)
@@ -988,10 +1011,10 @@ int ext4_rename(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t
 	if (target)
 		r = ext4_replace_entry(sfs, newdir, newname, target, ino, ext4_ftype(inode.i_mode));
 	else
-		r = ext4_add_entry(sfs, newdir, newname, ino, ext4_ftype(inode.i_mode));
+		r = ext4_add_entry(sfs, newdir, newname, ino, ext4_ftype(inode.i_mode), &nhint);
 	if (r < 0)
 		return r;
-	r = ext4_remove_entry(sfs, dir, name, ino);
+	r = ext4_remove_entry(sfs, dir, name, ino, &hint);
 	if (r < 0)
 		return r;
 	if (is_dir && dir != newdir) {

@@ -39,6 +39,9 @@ struct svc_fs {
 	/* The blocks an htree lookup walks (DX_MAX_LEVELS index levels and a leaf), allocated
 	 * once: a rename does five lookups, and 4 KiB buffers are past malloc's fast bins. */
 	char *dx_buf;
+	/* Counts changes to any directory (ext4_dir_changed): an ext4_dir_hint from before a
+	 * change is not used. */
+	uint64_t dir_changes;
 	/* Each kind of index trouble is worth one log line, not one per lookup. */
 	bool warned_htree;
 	unsigned int corruption_logged;
@@ -203,6 +206,17 @@ typedef int (*ext4_dir_fill_t)(void *userdata, const char *name, size_t name_len
 int ext4_dir_iterate(struct svc_fs *sfs, ext2_ino_t dir, uint64_t off, ext4_dir_fill_t fill,
 		     void *userdata);
 int ext4_dir_lookup(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino);
+/* Where a lookup in an htree directory ended, so that the change that follows it (adding the
+ * absent name, removing the found one) does not walk the index again: lblk is the leaf that
+ * holds the name, or where it belongs when absent; UINT64_MAX when unknown. Valid while
+ * dir_changes is unchanged. */
+struct ext4_dir_hint {
+	uint64_t lblk;
+	uint64_t changes;
+};
+/* ext4_dir_lookup(), also filling *ret_hint (if not NULL) when it returns 0 or -ENOENT. */
+int ext4_dir_search(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino,
+		    struct ext4_dir_hint *ret_hint);
 /* The device block of directory block lblk (0: a hole), as ext2fs_bmap2() gives it. */
 int ext4_dir_bmap(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *inode,
 		  uint64_t lblk, blk64_t *ret_pblk);
@@ -222,7 +236,7 @@ int ext4_dir_home_leaf(struct svc_fs *sfs, ext2_ino_t dir, const char *name, uin
 /* Adds name -> ino to its leaf of an htree directory when the leaf has room, as the kernel
  * does. 1: it has none, or the directory has no usable index (use ext2fs_link()). */
 int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
-		   int ftype);
+		   int ftype, const struct ext4_dir_hint *hint);
 /* Drops what ext4-dir.c remembers about directory dir; call after changing it. */
 void ext4_dir_changed(struct svc_fs *sfs, ext2_ino_t dir);
 

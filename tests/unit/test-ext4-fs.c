@@ -85,7 +85,8 @@ static void dx_inserts(const char *img)
 	struct svc_fs_options o = { .read_only = false, .device_name = img };
 	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
 	struct svc_fs *fs = NULL;
-	ext2_ino_t sub, ino, found;
+	ext2_ino_t sub, ino, found, tino[40];
+	struct ext4_dir_hint hints[40];
 	unsigned int bad = 0;
 	uint64_t lblk;
 	char why[512], name[32];
@@ -98,8 +99,20 @@ static void dx_inserts(const char *img)
 		return;
 	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "sub", &sub), 0);
 	TAP_EQ_INT(ext4_dir_home_leaf(fs, sub, "name7", &lblk), -EEXIST);
-	TAP_EQ_INT(ext4_dx_insert(fs, sub, "name7", 12, EXT2_FT_REG_FILE), -EEXIST);
+	TAP_EQ_INT(ext4_dx_insert(fs, sub, "name7", 12, EXT2_FT_REG_FILE, NULL), -EEXIST);
 	TAP_EQ_INT(ext4_dir_home_leaf(fs, EXT2_ROOT_INO, "x", &lblk), -EAGAIN);
+	/* Where 40 names would go now: the inserts below split the leaves, and a hint from
+	 * before a change must not be followed (the names would land where no lookup looks). */
+	for (unsigned int i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "t%u", i);
+		if (ext4_mknod(fs, EXT2_ROOT_INO, name, S_IFREG | 0644, 0, &cred, &tino[i]) != 0)
+			bad++;
+		snprintf(name, sizeof(name), "hinted%u", i);
+		if (ext4_dir_search(fs, sub, name, &found, &hints[i]) != -ENOENT ||
+		    hints[i].lblk == UINT64_MAX)
+			bad++;
+	}
+	TAP_EQ_INT(bad, 0);
 	for (unsigned int i = 0; i < 900; i++) {
 		snprintf(name, sizeof(name), "%.*s%u", (int)(i % 4), "abc", i);
 		if (ext4_mknod(fs, sub, name, S_IFREG | 0644, 0, &cred, &ino) != 0 ||
@@ -114,6 +127,20 @@ static void dx_inserts(const char *img)
 	}
 	TAP_EQ_INT(bad, 0);
 	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "name300", &found), 0);
+	for (unsigned int i = 0; i < 40; i++) {
+		struct ext2_inode_large t;
+
+		snprintf(name, sizeof(name), "hinted%u", i);
+		/* A second name for t<i>, counted, so that e2fsck agrees. */
+		if (ext4_inode_read(fs, tino[i], &t) != 0)
+			bad++;
+		t.i_links_count++;
+		if (ext4_inode_write(fs, tino[i], &t) != 0 ||
+		    ext4_dx_insert(fs, sub, name, tino[i], EXT2_FT_REG_FILE, &hints[i]) < 0 ||
+		    ext4_dir_lookup(fs, sub, name, &found) != 0 || found != tino[i])
+			bad++;
+	}
+	TAP_EQ_INT(bad, 0);
 
 	/* The in-inode extent lookup answers what libext2fs answers, past the end too. */
 	{
