@@ -94,6 +94,42 @@ int ext4_dir_bmap(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *i
 	return 0;
 }
 
+int ext4_write_dir_leaf(struct svc_fs *sfs, ext2_ino_t dir, uint32_t generation, blk64_t pblk,
+			void *buf)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_dir_entry_tail *t =
+		(struct ext2_dir_entry_tail *)((char *)buf + sfs->blocksize - sizeof(*t));
+	errcode_t err;
+
+	/*
+	 * ext2fs_write_dir_block4() finds the checksum tail by walking every entry from the
+	 * start of the block (through a function pointer per entry), then reads the inode for
+	 * its generation: a tenth of a rename. The caller changed a leaf that was verified, so
+	 * its entries still chain to the tail at the end of the block; the checksum is the one
+	 * ext2fs_dirent_csum() computes. Anything unexpected goes through libext2fs.
+	 */
+	if (__BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__ ||
+	    !ext2fs_has_feature_metadata_csum(fs->super) || t->det_reserved_zero1 != 0 ||
+	    t->det_rec_len != sizeof(*t) || t->det_reserved_name_len != EXT2_DIR_NAME_LEN_CSUM) {
+		err = ext2fs_write_dir_block4(fs, pblk, buf, 0, dir);
+	} else {
+		uint32_t le_ino = ext2fs_cpu_to_le32(dir), le_gen = ext2fs_cpu_to_le32(generation);
+		uint32_t crc;
+
+		crc = ext2fs_crc32c_le(fs->csum_seed, (unsigned char *)&le_ino, sizeof(le_ino));
+		crc = ext2fs_crc32c_le(crc, (unsigned char *)&le_gen, sizeof(le_gen));
+		crc = ext2fs_crc32c_le(crc, buf, (char *)t - (char *)buf);
+		t->det_checksum = ext2fs_cpu_to_le32(crc);
+		err = io_channel_write_blk64(fs->io, pblk, 1, buf);
+	}
+	if (err)
+		return ext4_errno(sfs, err, dir, "writing a directory block");
+	/* Written with a fresh checksum: the cached copy is good as it stands. */
+	io_cache_set_tag(fs->io, pblk, dir);
+	return 0;
+}
+
 int ext4_read_dir_block(struct svc_fs *sfs, blk64_t pblk, void *buf, ext2_ino_t dir)
 {
 	ext2_filsys fs = sfs->fs;

@@ -229,7 +229,6 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 	_cleanup_free_ char *buf = NULL;
 	uint64_t lblk;
 	blk64_t pblk = 0;
-	errcode_t err;
 	int r;
 
 	/*
@@ -305,12 +304,7 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 		if (ext2fs_has_feature_filetype(fs->super))
 			ext2fs_dirent_set_file_type(nde, ftype);
 		memcpy(nde->name, name, name_len);
-		err = ext2fs_write_dir_block4(fs, pblk, buf, 0, dir);
-		if (err)
-			return ext4_errno(sfs, err, dir, "writing a directory block");
-		/* Written with a fresh checksum: the cached copy is good as it stands. */
-		io_cache_set_tag(fs->io, pblk, dir);
-		return 0;
+		return ext4_write_dir_leaf(sfs, dir, inode.i_generation, pblk, buf);
 	}
 	return 1;
 }

@@ -157,7 +157,6 @@ static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ex
 	uint64_t lblk = 0;
 	blk64_t pblk = 0;
 	ext2_ino_t found;
-	errcode_t err;
 	int r;
 
 	/* The lookup that found the name said in which leaf; the block is searched for the
@@ -208,12 +207,7 @@ static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ex
 			if (ext2fs_set_rec_len(fs, prev_len + rec_len, p))
 				return ext4_corrupt(sfs, dir, "invalid directory entry length");
 		}
-		err = ext2fs_write_dir_block4(fs, pblk, buf, 0, dir);
-		if (err)
-			return ext4_errno(sfs, err, dir, "writing a directory block");
-		/* Written with a fresh checksum: the cached copy is good as it stands. */
-		io_cache_set_tag(fs->io, pblk, dir);
-		return 0;
+		return ext4_write_dir_leaf(sfs, dir, dinode.i_generation, pblk, buf);
 	}
 	/* Not where the hint said: search through the index. */
 	return hint ? ext4_dx_edit(sfs, dir, name, ino, new_ino, ftype, NULL) : 1;

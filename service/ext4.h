@@ -217,6 +217,11 @@ struct ext4_dir_hint {
 /* ext4_dir_lookup(), also filling *ret_hint (if not NULL) when it returns 0 or -ENOENT. */
 int ext4_dir_search(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t *ret_ino,
 		    struct ext4_dir_hint *ret_hint);
+/* Writes a leaf block of directory dir (generation: the directory's i_generation) that was
+ * read with ext4_read_dir_block() and changed without breaking its chain of entries, with its
+ * checksum; it stays verified in the cache. */
+int ext4_write_dir_leaf(struct svc_fs *sfs, ext2_ino_t dir, uint32_t generation, blk64_t pblk,
+			void *buf);
 /* The device block of directory block lblk (0: a hole), as ext2fs_bmap2() gives it. */
 int ext4_dir_bmap(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *inode,
 		  uint64_t lblk, blk64_t *ret_pblk);
