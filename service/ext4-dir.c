@@ -735,6 +735,15 @@ int ext4_dir_search(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 		return -ENAMETOOLONG;
 	if (name_len == 0)
 		return -ENOENT;
+	/* Nothing that could add the name (or remove the directory) happened since the last
+	 * lookup found it absent. */
+	if (sfs->absent.valid && sfs->absent.dir == dir && sfs->absent.changes == sfs->dir_changes &&
+	    sfs->absent.len == name_len && memcmp(sfs->absent.name, name, name_len) == 0) {
+		if (ret_hint)
+			*ret_hint = (struct ext4_dir_hint){ .lblk = sfs->absent.lblk,
+							    .changes = sfs->dir_changes };
+		return -ENOENT;
+	}
 	r = ext4_dir_open(sfs, dir, &d);
 	if (r < 0)
 		return r;
@@ -763,6 +772,14 @@ int ext4_dir_search(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_i
 	}
 	if (ret_hint && (r == 0 || r == -ENOENT))
 		*ret_hint = hint;
+	if (r == -ENOENT) {
+		sfs->absent.valid = true;
+		sfs->absent.dir = dir;
+		sfs->absent.changes = hint.changes;
+		sfs->absent.lblk = hint.lblk;
+		sfs->absent.len = name_len;
+		memcpy(sfs->absent.name, name, name_len);
+	}
 	if (r < 0)
 		return r;
 	if (!ext4_ino_valid(sfs, ino))

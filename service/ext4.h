@@ -42,6 +42,17 @@ struct svc_fs {
 	/* Counts changes to any directory (ext4_dir_changed): an ext4_dir_hint from before a
 	 * change is not used. */
 	uint64_t dir_changes;
+	/* The last name a lookup found absent, and where it would go: the kernel sends a
+	 * LOOKUP of the name right before every CREATE, MKDIR or RENAME to it, and the server
+	 * then checks again that the name is absent. Valid while dir_changes is unchanged. */
+	struct {
+		bool valid;
+		ext2_ino_t dir;
+		uint64_t changes;
+		uint64_t lblk;
+		size_t len;
+		char name[EXT4_NAME_MAX + 1];
+	} absent;
 	/* Each kind of index trouble is worth one log line, not one per lookup. */
 	bool warned_htree;
 	unsigned int corruption_logged;

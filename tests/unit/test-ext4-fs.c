@@ -147,6 +147,18 @@ static void dx_inserts(const char *img)
 	}
 	TAP_EQ_INT(bad, 0);
 
+	/* A name found absent is remembered as absent only until something changes: after
+	 * a link adds it (htree and linear directory), the next lookup finds it. */
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "late", &found), -ENOENT);
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "late", &found), -ENOENT);
+	TAP_EQ_INT(ext4_link(fs, tino[0], sub, "late"), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "late", &found), 0);
+	TAP_EQ_INT(found, tino[0]);
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "late2", &found), -ENOENT);
+	TAP_EQ_INT(ext4_rename(fs, sub, "late", EXT2_ROOT_INO, "late2", 0), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "late2", &found), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "late", &found), -ENOENT);
+
 	/* The in-inode extent lookup answers what libext2fs answers, past the end too. */
 	{
 		struct ext2_inode_large dinode;
