@@ -13,14 +13,7 @@ source "$F4_LIB_DIR/mkimage.sh"
 # shellcheck source=tests/lib/rw.sh
 source "$F4_LIB_DIR/rw.sh"
 
-FUSE4FS=
-while (($#)); do
-	case $1 in
-	--fuse4fs) FUSE4FS=$2; shift 2 ;;
-	*) die "unknown argument '$1'" ;;
-	esac
-done
-[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
+parse_fuse4fs_only "$@"
 
 require_root
 [[ -c /dev/fuse ]] || die "/dev/fuse is missing"
@@ -106,10 +99,7 @@ mkdir -p "$F4_WORK/mnt-idle"
 "$FUSE4FS" -f -o ro,busy_poll=1000 "$F4_WORK/img4k" "$F4_WORK/mnt-idle" 2>"$F4_WORK/server-idle.log" &
 idle_pid=$!
 defer "f4_umount_if_mounted '$F4_WORK/mnt-idle'; f4_kill_pid $idle_pid"
-for ((t = 0; t < 100; t++)); do
-	[[ $(mount_fstype "$F4_WORK/mnt-idle" 2>/dev/null) == fuse* ]] && break
-	sleep 0.1
-done
+f4_wait_fuse_mount "$F4_WORK/mnt-idle" "$idle_pid" || die "[idle] fuse4fs did not mount"
 server=$(pgrep -P "$idle_pid" | head -n1)
 [[ -n $server ]] || die "[idle] no server process under the monitor $idle_pid"
 find "$F4_WORK/mnt-idle" -type f -exec cat {} + >/dev/null
@@ -133,10 +123,7 @@ if (($(nproc) > 1)); then
 			2>"$F4_WORK/server-cpu-$mode.log" &
 		cpu_pid=$!
 		defer "f4_umount_if_mounted '$F4_WORK/mnt-cpu'; f4_kill_pid $cpu_pid"
-		for ((t = 0; t < 100; t++)); do
-			[[ $(mount_fstype "$F4_WORK/mnt-cpu" 2>/dev/null) == fuse* ]] && break
-			sleep 0.1
-		done
+		f4_wait_fuse_mount "$F4_WORK/mnt-cpu" "$cpu_pid" || die "[cpu-$mode] fuse4fs did not mount"
 		server=$(pgrep -P "$cpu_pid" | head -n1)
 		narrowed=0
 		pinned_during_burst "$server" "$F4_WORK/mnt-cpu" && narrowed=1

@@ -14,14 +14,7 @@ source "$(dirname "$0")/../lib/common.sh"
 # shellcheck source=tests/lib/mkimage.sh
 source "$F4_LIB_DIR/mkimage.sh"
 
-FUSE4FS=
-while (($#)); do
-	case $1 in
-	--fuse4fs) FUSE4FS=$2; shift 2 ;;
-	*) die "unknown argument '$1'" ;;
-	esac
-done
-[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
+parse_fuse4fs_only "$@"
 require_root
 make_workdir
 W=$F4_WORK

@@ -135,6 +135,18 @@ for _ in range(50000): os.statvfs(sys.argv[1])' "$mnt" &
 	return "$narrowed"
 }
 
+# The arguments of a script whose one argument is --fuse4fs PATH (the built server): sets FUSE4FS.
+parse_fuse4fs_only() {
+	FUSE4FS=
+	while (($#)); do
+		case $1 in
+		--fuse4fs) FUSE4FS=$2; shift 2 ;;
+		*) die "unknown argument '$1'" ;;
+		esac
+	done
+	[[ -x $FUSE4FS ]] || die "--fuse4fs PATH to the built server is required"
+}
+
 # ---- loop devices --------------------------------------------------------------------------
 # Only 8 loop devices exist on the test machines and other work shares them: take one with
 # `losetup -f`, remember it, detach only that one.
