@@ -8,8 +8,7 @@
  * open, cache_readdir, "." lookups) and of direct-mode.c (default_permissions, rw, one worker,
  * our request loop of service/session-io.c with its busy-poll default).
  *
- *   nullfs [-d] [-o OPTIONS] [--owner UID:GID] [--busy-poll USEC] [--worker-cpu follow|any]
- *          MOUNTPOINT
+ *   nullfs [-d] [-o OPTIONS] [--owner UID:GID] [--busy-poll USEC] MOUNTPOINT
  *
  * Mounts with libfuse (as root, like `fuse4fs -f`), serves until unmounted. A measuring
  * instrument: never built by default, not installed, not tested (bench/meson.build).
@@ -474,7 +473,7 @@ int main(int argc, char **argv)
 	const char *mountpoint = NULL;
 	char *opts = NULL;
 	unsigned int busy_poll = SVC_BUSY_POLL_DEFAULT_US, uid = 0, gid = 0;
-	bool debug = false, bad = false, follow_cpu = true;
+	bool debug = false, bad = false;
 	int r = 1;
 
 	/* As direct-mode.c: the kernel checks permissions; a read-write mount. */
@@ -491,14 +490,12 @@ int main(int argc, char **argv)
 			bad = sscanf(argv[++i], "%u:%u", &uid, &gid) != 2;
 		else if (strcmp(argv[i], "--busy-poll") == 0 && arg)
 			bad = (busy_poll = (unsigned int)atoi(argv[++i])) > SVC_BUSY_POLL_MAX_US;
-		else if (strcmp(argv[i], "--worker-cpu") == 0 && arg)
-			follow_cpu = strcmp(argv[++i], "follow") == 0;
 		else
 			bad = argv[i][0] == '-' || mountpoint || !(mountpoint = argv[i]);
 	}
 	if (bad || !mountpoint) {
 		fprintf(stderr, "Usage: nullfs [-d] [-o OPTIONS] [--owner UID:GID] "
-				"[--busy-poll USEC] [--worker-cpu follow|any] MOUNTPOINT\n");
+				"[--busy-poll USEC] MOUNTPOINT\n");
 		free(opts);
 		return 2;
 	}
@@ -513,7 +510,7 @@ int main(int argc, char **argv)
 		goto out;
 	/* Our request loop on the connection libfuse just mounted (the session keeps its fd). */
 	cfg = fuse_loop_cfg_create();
-	if (svc_session_attach(se, fuse_session_fd(se), busy_poll, follow_cpu) < 0 ||
+	if (svc_session_attach(se, fuse_session_fd(se), busy_poll) < 0 ||
 	    fuse_set_signal_handlers(se) < 0 || !cfg)
 		goto unmount;
 	/* One worker, no cloned fd: the loop of service-mode.c and direct-mode.c. */

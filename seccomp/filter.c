@@ -92,9 +92,7 @@ static const int f4_allow[] = {
 	SCMP_SYS(rseq),
 	SCMP_SYS(set_tid_address),
 	SCMP_SYS(sched_yield),
-	/* glibc's malloc sizes its arenas by the CPU count; session-io.c keeps the worker's set. */
-	SCMP_SYS(sched_getaffinity),
-	SCMP_SYS(getcpu), /* sched_getcpu() where rseq does not already tell */
+	SCMP_SYS(sched_getaffinity), /* glibc's malloc sizes its arenas by the CPU count */
 	SCMP_SYS(gettid),
 	SCMP_SYS(getpid),
 	SCMP_SYS(exit),
@@ -237,14 +235,6 @@ int f4_filter_build(unsigned flags, pid_t self_pid, scmp_filter_ctx *ret_ctx)
 	if (r < 0)
 		return r;
 	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(dup3), 1, SCMP_A1(SCMP_CMP_LE, 2));
-	if (r < 0)
-		return r;
-
-	/* The session worker keeps itself on one CPU while its callers follow it there
-	 * (service/worker-cpu.c): its own affinity (pid 0, the calling thread) only, never another
-	 * process's. */
-	r = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, SCMP_SYS(sched_setaffinity), 1,
-			     SCMP_A0(SCMP_CMP_EQ, 0));
 	if (r < 0)
 		return r;
 

@@ -136,14 +136,6 @@ static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *r
 			o_fs->busy_poll_us = (unsigned int)us;
 			continue;
 		}
-		if (strcmp(o, "worker_cpu=follow") == 0 || strcmp(o, "worker_cpu=any") == 0) {
-			o_fs->worker_cpu_follow = o[11] == 'f';
-			continue;
-		}
-		if (strncmp(o, "worker_cpu=", 11) == 0) {
-			log_error("Option '%s': say worker_cpu=follow or worker_cpu=any", o);
-			return -EINVAL;
-		}
 		if (strncmp(o, "fsname=", 7) == 0 || strncmp(o, "subtype=", 8) == 0) {
 			log_error("Option '%s' is not allowed: fuse4fs sets it", o);
 			return -EINVAL;
@@ -239,7 +231,7 @@ static int direct_server(int chan, int device_fd, const struct svc_fs_options *o
 	if (!se)
 		return log_error_errno(-ENOMEM, "Could not create the FUSE session"), DIRECT_EXIT_MOUNTED;
 	svc_fs_set_session(fs, se);
-	if (svc_session_attach(se, TAKE_FD(fuse_fd), o->busy_poll_us, o->worker_cpu_follow) < 0)
+	if (svc_session_attach(se, TAKE_FD(fuse_fd), o->busy_poll_us) < 0)
 		return log_error_errno(-EIO, "Could not attach the FUSE session"), DIRECT_EXIT_MOUNTED;
 	/* The handlers are already installed; they now stop this session. */
 	if (fuse_set_signal_handlers(se) < 0)

@@ -43,9 +43,6 @@ struct svc_fs_options {
 	/* -o busy_poll=USEC: how long the session's worker polls for the next request before it
 	 * sleeps (session-io.c); 0 sleeps at once. main() sets SVC_BUSY_POLL_DEFAULT_US. */
 	unsigned int busy_poll_us;
-	/* -o worker_cpu=follow|any: the worker keeps itself on one CPU while the processes it
-	 * serves follow it there (worker-cpu.c); main() sets follow. */
-	bool worker_cpu_follow;
 	/* Added for svc_fs_open()'s messages ("'NAME' does not hold ..."); NULL: "the device". */
 	const char *device_name;
 };

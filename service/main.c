@@ -38,11 +38,7 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-	struct svc_fs_options opts = {
-		.read_only = true,
-		.busy_poll_us = SVC_BUSY_POLL_DEFAULT_US,
-		.worker_cpu_follow = true,
-	};
+	struct svc_fs_options opts = { .read_only = true, .busy_poll_us = SVC_BUSY_POLL_DEFAULT_US };
 	bool service = false, contained = false;
 	char **rest;
 	int nrest = 0;

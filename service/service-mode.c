@@ -314,7 +314,7 @@ static int svc_new_session(struct svc_conn *c, struct svc_mount *mnt, struct svc
 
 	/* The session's from here on, also if attaching fails. */
 	fuse_fd = TAKE_FD(mnt->ctx.fds[PROTO_FD_FUSE]);
-	if (svc_session_attach(se, fuse_fd, opts->busy_poll_us, opts->worker_cpu_follow) < 0) {
+	if (svc_session_attach(se, fuse_fd, opts->busy_poll_us) < 0) {
 		fuse_session_destroy(se);
 		return svc_refuse(c, EIO, "Could not attach the FUSE session to the /dev/fuse fd");
 	}

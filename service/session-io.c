@@ -25,9 +25,7 @@
 #include <fuse_lowlevel.h>
 #include <poll.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
-#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <sys/uio.h>
@@ -36,16 +34,10 @@
 
 #include "log.h"
 #include "session-io.h"
-#include "worker-cpu.h"
 
 /* One session per process, so one setting; written before the loop starts. */
 static uint64_t busy_poll_ns;
 static struct fuse_session *session;
-
-/* Where the worker runs (worker-cpu.c): only its thread touches these once the loop runs. */
-static bool follow_on;
-static struct worker_cpu follow;
-static cpu_set_t home; /* the CPUs we may use, to go back to */
 
 static uint64_t now_ns(void)
 {
@@ -62,36 +54,6 @@ static inline void cpu_relax(void)
 #elif defined(__aarch64__)
 	__asm__ __volatile__("yield");
 #endif
-}
-
-/* Do what worker_cpu_observe() decided; if the kernel will not, stop following for good. */
-static void follow_apply(enum worker_cpu_action a)
-{
-	cpu_set_t one;
-	int cpu, r = 0;
-
-	switch (a) {
-	case WORKER_CPU_STAY:
-		return;
-	case WORKER_CPU_PIN:
-		cpu = sched_getcpu();
-		if (cpu < 0) {
-			r = -1;
-			break;
-		}
-		CPU_ZERO(&one);
-		CPU_SET(cpu, &one);
-		r = sched_setaffinity(0, sizeof(one), &one);
-		break;
-	case WORKER_CPU_UNPIN:
-		r = sched_setaffinity(0, sizeof(home), &home);
-		break;
-	}
-	if (r < 0) {
-		log_debug("Cannot choose the worker's CPU (%m); it runs where the kernel puts it");
-		(void)sched_setaffinity(0, sizeof(home), &home);
-		follow_on = false;
-	}
 }
 
 /*
@@ -131,25 +93,18 @@ static int sleep_until_request(int fd)
  */
 static ssize_t busy_poll_read(int fd, void *buf, size_t len, void *userdata)
 {
-	uint64_t deadline = 0, start = now_ns();
-	/* Pinned, the caller we wait for is meant to run on our CPU: spinning would keep it off. */
-	uint64_t spin = follow_on && follow.pinned ? 0 : busy_poll_ns;
+	uint64_t deadline = 0;
 
 	(void)userdata;
 	for (;;) {
 		ssize_t n = read(fd, buf, len);
 		uint64_t now;
 
-		if (n >= 0) {
-			if (follow_on)
-				follow_apply(worker_cpu_observe(&follow, now_ns() - start));
-			return n;
-		}
-		if (errno != EAGAIN)
+		if (n >= 0 || errno != EAGAIN)
 			return n;
 		now = now_ns();
 		if (!deadline)
-			deadline = now + spin;
+			deadline = now + busy_poll_ns;
 		if (now < deadline) {
 			cpu_relax();
 			continue;
@@ -166,8 +121,7 @@ static ssize_t plain_writev(int fd, struct iovec *iov, int count, void *userdata
 	return writev(fd, iov, count);
 }
 
-int svc_session_attach(struct fuse_session *se, int fuse_fd, unsigned int busy_poll_us,
-		       bool follow_cpu)
+int svc_session_attach(struct fuse_session *se, int fuse_fd, unsigned int busy_poll_us)
 {
 	static const struct fuse_custom_io io = {
 	    .read = busy_poll_read,
@@ -175,12 +129,7 @@ int svc_session_attach(struct fuse_session *se, int fuse_fd, unsigned int busy_p
 	};
 	int flags;
 
-	/* The worker thread inherits our CPU set when libfuse starts it: the one to go back to. */
-	follow_on =
-	    follow_cpu && sched_getaffinity(0, sizeof(home), &home) == 0 && CPU_COUNT(&home) > 1;
-	if (follow_on)
-		worker_cpu_init(&follow);
-	if (busy_poll_us == 0 && !follow_on) {
+	if (busy_poll_us == 0) {
 		char fdpath[32];
 
 		/* "/dev/fd/N": libfuse adopts the fd and mounts nothing. */

@@ -4,8 +4,6 @@
 #ifndef FUSE4FS_SVC_SESSION_IO_H
 #define FUSE4FS_SVC_SESSION_IO_H
 
-#include <stdbool.h>
-
 struct fuse_session;
 
 /* -o busy_poll=USEC (direct mode; docs/fuse4fs.8): how long the worker keeps asking for the next
@@ -18,10 +16,8 @@ struct fuse_session;
  * fuse_session_mount(): the session owns fd afterwards (fuse_session_destroy() closes it), also
  * on failure. busy_poll_us 0 reads as libfuse would (sleeping in read()); otherwise the fd is made
  * non-blocking and each read polls for up to busy_poll_us before it sleeps in poll().
- * follow_cpu: the worker keeps itself on one CPU while its callers follow it (worker-cpu.c).
  * Returns 0 or -errno.
  */
-int svc_session_attach(struct fuse_session *se, int fuse_fd, unsigned int busy_poll_us,
-		       bool follow_cpu);
+int svc_session_attach(struct fuse_session *se, int fuse_fd, unsigned int busy_poll_us);
 
 #endif

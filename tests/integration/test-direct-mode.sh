@@ -113,30 +113,6 @@ check "[idle] the server used under 0.2 s of CPU in 2 idle seconds (used $((afte
 umount "$F4_WORK/mnt-idle"
 wait "$idle_pid" || fail "[idle] server exited with $? after the unmount"
 
-# The worker keeps itself on one CPU during a burst (service/worker-cpu.c); with
-# worker_cpu=any it never narrows its CPU set. Read from each thread's Cpus_allowed_list.
-if (($(nproc) > 1)); then
-	step "the worker pins itself during a burst, and not with worker_cpu=any"
-	for mode in follow any; do
-		mkdir -p "$F4_WORK/mnt-cpu"
-		"$FUSE4FS" -f -o "ro,worker_cpu=$mode" "$F4_WORK/img4k" "$F4_WORK/mnt-cpu" \
-			2>"$F4_WORK/server-cpu-$mode.log" &
-		cpu_pid=$!
-		defer "f4_umount_if_mounted '$F4_WORK/mnt-cpu'; f4_kill_pid $cpu_pid"
-		f4_wait_fuse_mount "$F4_WORK/mnt-cpu" "$cpu_pid" || die "[cpu-$mode] fuse4fs did not mount"
-		server=$(pgrep -P "$cpu_pid" | head -n1)
-		narrowed=0
-		pinned_during_burst "$server" "$F4_WORK/mnt-cpu" && narrowed=1
-		if [[ $mode == follow ]]; then
-			check "[cpu-follow] a thread of the server ran on one CPU during the burst" test "$narrowed" = 1
-		else
-			check "[cpu-any] no thread of the server narrowed its CPUs" test "$narrowed" = 0
-		fi
-		umount "$F4_WORK/mnt-cpu"
-		wait "$cpu_pid" || fail "[cpu-$mode] server exited with $? after the unmount"
-	done
-fi
-
 # Out-of-range values are refused before anything is mounted.
 for bad in abc -1 1001 ''; do
 	rc=0

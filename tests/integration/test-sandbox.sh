@@ -157,12 +157,6 @@ if mount_new "$F4_WORK/mnt"; then
 	check_sandbox "$SERVER" "$F4_CT"
 	check "server uid is not the caller's ($F4_TEST_UID)" \
 		test "$(status_field "$SERVER" Uid)" != "$F4_TEST_UID"
-	# The worker keeps itself on one CPU during a burst (service/worker-cpu.c): the unit's
-	# SystemCallFilter and our own filter must both allow it, or it quietly never happens.
-	if (($(nproc) > 1)); then
-		check "[service] the worker pinned itself to one CPU during a burst" \
-			pinned_during_burst "$SERVER" "$F4_WORK/mnt" as_user
-	fi
 
 	step "service mode: calls from inside the server that must fail"
 	kill -USR1 "$SERVER"

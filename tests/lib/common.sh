@@ -115,26 +115,6 @@ as_user() {
 		env -i PATH=/usr/local/bin:/usr/bin:/bin LANG=C.UTF-8 "$@")
 }
 
-# pinned_during_burst PID MNT [RUNNER...]: 50,000 statfs() of MNT (by RUNNER, e.g. as_user),
-# while watching whether a thread of the server PID narrows its CPUs to one
-# (service/worker-cpu.c). Succeeds if one did.
-pinned_during_burst() {
-	local pid=$1 mnt=$2 burst narrowed=1 t task
-	shift 2
-	"$@" "$F4_PYTHON" -c 'import os, sys
-for _ in range(50000): os.statvfs(sys.argv[1])' "$mnt" &
-	burst=$!
-	for ((t = 0; t < 100 && narrowed != 0; t++)); do
-		for task in /proc/"$pid"/task/*; do
-			[[ $(awk '/^Cpus_allowed_list/ { print $2 }' "$task/status" 2>/dev/null) =~ ^[0-9]+$ ]] &&
-				narrowed=0
-		done
-		sleep 0.05
-	done
-	wait "$burst" || true
-	return "$narrowed"
-}
-
 # The arguments of a script whose one argument is --fuse4fs PATH (the built server): sets FUSE4FS.
 parse_fuse4fs_only() {
 	FUSE4FS=
