@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: GPL-2.0-or-later
 /*
  * nullfs: the FUSE floor of bench/run.sh (system `floor`): a FUSE server that does no filesystem
- * work (names and attributes in memory, no data, no disk), so its `files` rows are the best any
- * FUSE server can do on the machine. That holds only if the kernel sends it exactly the requests
- * it sends fuse4fs: it copies every kernel-visible choice of service/ops.c (op_init()'s
- * capabilities, SVC_CACHE_TIMEOUT for entries, attributes and misses, keep_cache and noflush on
- * open, cache_readdir, "." lookups) and of direct-mode.c (default_permissions, rw, one worker,
- * our request loop of service/session-io.c with its busy-poll default).
+ * work (names, attributes, sizes and symlink targets in memory; written bytes are discarded and
+ * reads return zeros; no disk), so its rows are the best any FUSE server can do on the machine.
+ * That holds only if the kernel sends it exactly the requests it sends fuse4fs: it copies every
+ * kernel-visible choice of service/ops.c (op_init()'s capabilities, SVC_CACHE_TIMEOUT for
+ * entries, attributes and misses, keep_cache and noflush on open, cache_readdir, "." lookups,
+ * the errors of op_fallocate() and op_lseek(), ENODATA for extended attributes) and of
+ * direct-mode.c (default_permissions, rw, one worker, our request loop of service/session-io.c
+ * with its busy-poll default). Hard links are not served: the bench's trees have none.
  *
  *   nullfs [-d] [-o OPTIONS] [--owner UID:GID] [--busy-poll USEC] MOUNTPOINT
  *
@@ -16,11 +18,14 @@
 #define FUSE_USE_VERSION 314
 
 #include <errno.h>
+#include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
 
 #include "log.h"
@@ -30,6 +35,10 @@
 #define FIRST_COOKIE 3 /* readdir offsets: 1 after ".", 2 after "..", then the children's */
 /* Fixed: chains stay short up to a few 100,000 names, far more than the bench makes. */
 #define NBUCKETS (1u << 17)
+/* ext4's limit for an extent-mapped file with 4 KiB blocks: 2^32 blocks, less one. */
+#define MAX_SIZE ((((off_t)1 << 32) - 1) * 4096)
+/* READ replies point every iovec at these zeros: the floor stores no data. */
+#define ZEROS_SIZE (64u << 10)
 
 struct node {
 	struct node *hnext;	   /* chain of the (parent, name) hash */
@@ -40,10 +49,12 @@ struct node {
 	uint64_t next_cookie;
 	uint64_t nlookup; /* the kernel's references: freed at 0 once unlinked */
 	char *name;	  /* apart from the node: the node's address is its node id */
-	struct stat st;
+	char *target;	  /* a symlink's */
+	struct stat st;	  /* a regular file's st_size is what was written, its bytes are not kept */
 };
 
 static struct node root, *buckets[NBUCKETS];
+static const char zeros[ZEROS_SIZE];
 static size_t nnodes;
 static ino_t next_ino = 1;
 
@@ -114,6 +125,7 @@ static void maybe_free(struct node *n)
 {
 	if (n != &root && !n->parent && n->nlookup == 0) {
 		free(n->name);
+		free(n->target);
 		free(n);
 	}
 }
@@ -125,6 +137,13 @@ static void init_node(struct node *n, mode_t mode, uid_t uid, gid_t gid)
 	n->st.st_nlink = S_ISDIR(mode) ? 2 : 1;
 	n->st.st_blksize = 4096;
 	n->st.st_atim = n->st.st_mtim = n->st.st_ctim = now();
+}
+
+/* As if every byte were allocated: fio's file is written in full, tar's files too. */
+static void set_size(struct node *n, off_t size)
+{
+	n->st.st_size = size;
+	n->st.st_blocks = (size + 4095) / 4096 * 8;
 }
 
 static struct fuse_entry_param entry_of(struct node *n)
@@ -199,16 +218,21 @@ static void op_getattr(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 	fuse_reply_attr(req, &N(ino)->st, TIMEOUT);
 }
 
-/* Modes, owners and times; there is no data, so the only size is 0. */
+/* Modes, owners, times and a regular file's size (truncate, and O_TRUNC: fuse4fs does not take
+ * FUSE_CAP_ATOMIC_O_TRUNC, so the kernel sends a size of 0 here after the open). */
 static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to_set,
 		       struct fuse_file_info *fi)
 {
-	struct stat *st = &N(ino)->st;
+	struct node *n = N(ino);
+	struct stat *st = &n->st;
 	struct timespec t = now();
 
-	if ((to_set & FUSE_SET_ATTR_SIZE) && attr->st_size != 0) {
-		fuse_reply_err(req, EFBIG);
-		return;
+	if (to_set & FUSE_SET_ATTR_SIZE) {
+		if (attr->st_size < 0 || attr->st_size > MAX_SIZE) {
+			fuse_reply_err(req, attr->st_size < 0 ? EINVAL : EFBIG);
+			return;
+		}
+		set_size(n, attr->st_size);
 	}
 	if (to_set & FUSE_SET_ATTR_MODE)
 		st->st_mode = (st->st_mode & S_IFMT) | (attr->st_mode & 07777);
@@ -230,7 +254,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
  * service/ops.c file_handle_setup() does: pages kept, no FLUSH on close.
  */
 static void make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
-		 struct fuse_file_info *fi)
+		 const char *target, struct fuse_file_info *fi)
 {
 	const struct fuse_ctx *ctx = fuse_req_ctx(req);
 	struct node *p = N(parent), *n;
@@ -244,15 +268,20 @@ static void make(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mod
 		return;
 	}
 	n = calloc(1, sizeof(*n));
-	if (!n || !(n->name = strdup(name))) {
+	if (!n || !(n->name = strdup(name)) || (target && !(n->target = strdup(target)))) {
+		if (n)
+			free(n->name);
 		free(n);
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	/* A symlink is 0777 whatever the umask, as on ext4. */
 	init_node(n,
-		  (mode & ~(ctx->umask & 0777)) |
+		  (S_ISLNK(mode) ? mode : mode & ~(ctx->umask & 0777)) |
 		      (S_ISDIR(mode) && (p->st.st_mode & S_ISGID) ? S_ISGID : 0),
 		  ctx->uid, p->st.st_mode & S_ISGID ? p->st.st_gid : ctx->gid);
+	if (target)
+		set_size(n, (off_t)strlen(target));
 	link_node(p, n);
 	if (fi) {
 		fi->keep_cache = 1;
@@ -266,18 +295,33 @@ static void op_mknod(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t
 	if (S_ISDIR(mode))
 		fuse_reply_err(req, EINVAL);
 	else
-		make(req, parent, name, mode, NULL);
+		make(req, parent, name, mode, NULL, NULL);
 }
 
 static void op_mkdir(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode)
 {
-	make(req, parent, name, (mode & 07777) | S_IFDIR, NULL);
+	make(req, parent, name, (mode & 07777) | S_IFDIR, NULL, NULL);
 }
 
 static void op_create(fuse_req_t req, fuse_ino_t parent, const char *name, mode_t mode,
 		      struct fuse_file_info *fi)
 {
-	make(req, parent, name, (mode & 07777) | S_IFREG, fi);
+	make(req, parent, name, (mode & 07777) | S_IFREG, NULL, fi);
+}
+
+static void op_symlink(fuse_req_t req, const char *target, fuse_ino_t parent, const char *name)
+{
+	make(req, parent, name, S_IFLNK | 0777, target, NULL);
+}
+
+static void op_readlink(fuse_req_t req, fuse_ino_t ino)
+{
+	struct node *n = N(ino);
+
+	if (n->target)
+		fuse_reply_readlink(req, n->target);
+	else
+		fuse_reply_err(req, EINVAL);
 }
 
 static void op_open(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
@@ -297,6 +341,110 @@ static void op_opendir(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi
 static void op_release(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
 {
 	fuse_reply_err(req, 0);
+}
+
+/* Zeros up to the size, short at the end of the file; the same buffer in every iovec. */
+static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
+		    struct fuse_file_info *fi)
+{
+	off_t end = N(ino)->st.st_size;
+	/* 1 MiB: the kernel's max_pages_limit (256 pages) caps a request below it. */
+	struct iovec iov[16];
+	size_t len, n = 0;
+	char *big;
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	len = off >= end ? 0 : (uint64_t)(end - off) < size ? (size_t)(end - off) : size;
+	if (len > sizeof(iov) / sizeof(iov[0]) * ZEROS_SIZE) { /* never on this kernel */
+		big = calloc(1, len);
+		if (big)
+			fuse_reply_buf(req, big, len);
+		else
+			fuse_reply_err(req, ENOMEM);
+		free(big);
+		return;
+	}
+	for (size_t done = 0; done < len; done += iov[n++].iov_len)
+		iov[n] =
+		    (struct iovec){.iov_base = (void *)zeros,
+				   .iov_len = len - done < ZEROS_SIZE ? len - done : ZEROS_SIZE};
+	fuse_reply_iov(req, iov, (int)n);
+}
+
+/* The bytes go nowhere; the size and the times change as fuse4fs's ext4_file_write() changes
+ * them (a write is a modification: mtime and ctime). */
+static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t size, off_t off,
+		     struct fuse_file_info *fi)
+{
+	struct node *n = N(ino);
+
+	if (off < 0) {
+		fuse_reply_err(req, EINVAL);
+		return;
+	}
+	if (off > MAX_SIZE || size > (size_t)(MAX_SIZE - off)) {
+		fuse_reply_err(req, EFBIG);
+		return;
+	}
+	if (off + (off_t)size > n->st.st_size)
+		set_size(n, off + (off_t)size);
+	n->st.st_mtim = n->st.st_ctim = now();
+	fuse_reply_write(req, size);
+}
+
+/* Nothing is ever unwritten: flush, fsync and fsyncdir have nothing to do. */
+static void op_flush(fuse_req_t req, fuse_ino_t ino, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+static void op_fsync(fuse_req_t req, fuse_ino_t ino, int datasync, struct fuse_file_info *fi)
+{
+	fuse_reply_err(req, 0);
+}
+
+/* The modes and errors of op_fallocate() and ext4_fallocate(), so that fio (and anything else)
+ * gets the same answers, and so sends the same requests, as from fuse4fs. */
+static void op_fallocate(fuse_req_t req, fuse_ino_t ino, int mode, off_t offset, off_t length,
+			 struct fuse_file_info *fi)
+{
+	struct node *n = N(ino);
+	int r = 0;
+
+	if (offset < 0 || length <= 0)
+		r = EINVAL;
+	else if (mode & ~(FALLOC_FL_KEEP_SIZE | FALLOC_FL_PUNCH_HOLE | FALLOC_FL_ZERO_RANGE) ||
+		 ((mode & FALLOC_FL_PUNCH_HOLE) && !(mode & FALLOC_FL_KEEP_SIZE)) ||
+		 ((mode & FALLOC_FL_PUNCH_HOLE) && (mode & FALLOC_FL_ZERO_RANGE)))
+		r = EOPNOTSUPP;
+	else if (S_ISDIR(n->st.st_mode))
+		r = EISDIR;
+	else if (!S_ISREG(n->st.st_mode))
+		r = ENODEV;
+	else if (offset > MAX_SIZE || length > MAX_SIZE - offset)
+		r = EFBIG;
+	if (r == 0 && !(mode & FALLOC_FL_KEEP_SIZE) && offset + length > n->st.st_size)
+		set_size(n, offset + length);
+	if (r == 0)
+		n->st.st_mtim = n->st.st_ctim = now();
+	fuse_reply_err(req, r);
+}
+
+/* Every byte is data (set_size()): the hole is at the end. */
+static void op_lseek(fuse_req_t req, fuse_ino_t ino, off_t off, int whence,
+		     struct fuse_file_info *fi)
+{
+	off_t size = N(ino)->st.st_size;
+
+	if (whence != SEEK_DATA && whence != SEEK_HOLE)
+		fuse_reply_err(req, EINVAL);
+	else if (off < 0 || off >= size)
+		fuse_reply_err(req, ENXIO);
+	else
+		fuse_reply_lseek(req, whence == SEEK_DATA ? off : size);
 }
 
 /* Appends one entry, false when it does not fit. Dots go without a node id (the kernel counts
@@ -452,7 +600,16 @@ static const struct fuse_lowlevel_ops nullfs_ops = {
     .mkdir = op_mkdir,
     .create = op_create,
     .open = op_open,
+    .read = op_read,
+    .write = op_write,
+    .flush = op_flush,
+    .fsync = op_fsync,
+    .fsyncdir = op_fsync,
+    .fallocate = op_fallocate,
+    .lseek = op_lseek,
     .release = op_release,
+    .symlink = op_symlink,
+    .readlink = op_readlink,
     .opendir = op_opendir,
     .readdir = op_readdir,
     .readdirplus = op_readdirplus,

@@ -290,10 +290,12 @@ sys_umount() {
 # A cold start: unmount, drop every cache (the image's pages on the host included), mount.
 remount_cold() {
 	if [[ $1 == floor ]]; then
-		# The floor's tree lives in its process, which a remount would end. Dropping the
-		# kernel's caches forgets every dentry and inode of the mount just the same: the
-		# next lstat()s send the LOOKUPs they send after a remount (counted with -d: the same
-		# requests as fuse4fs's).  The statfs lets the server take the FORGETs first.
+		# The floor's tree (names, sizes) lives in its process, which a remount would end.
+		# Dropping the kernel's caches forgets every dentry, inode and page of the mount just
+		# the same: the next lstat()s send the LOOKUPs, and the next reads the READs, that
+		# they send after a remount (counted with -d: the same requests as fuse4fs's), which
+		# is what cold means to a FUSE server.  The statfs lets the server take the FORGETs
+		# first.
 		drop_caches
 		as_user stat -f "$MNT" >/dev/null
 		return 0
@@ -440,13 +442,6 @@ w_untar() {
 }
 
 # ---- the run ------------------------------------------------------------------------------
-# The rows of the workloads that need data, which the floor records as n/a.
-declare -A ROWS=([seq]="seqwrite seqread" [untar]="untar findcat rmrf")
-for mode in buf direct; do
-	for rw in randread randwrite; do
-		for qd in 1 16; do ROWS[fio]+=" fio-$mode-$rw-qd$qd"; done
-	done
-done
 # Interleaved per workload, not per system: every system runs a workload within a minute or
 # two of the others, so a burst of load from other users of the machine hits them alike, and
 # table.py compares each system to the kernel within the same repetition.
@@ -459,10 +454,6 @@ for ((REP = 1; REP <= REPS; REP++)); do
 		# Rotate the order: no system always runs first or last.
 		for ((i = 0; i < ${#SYS[@]}; i++)); do
 			s=${SYS[(i + REP - 1 + wi) % ${#SYS[@]}]}
-			if [[ $s == floor && $w != @(files|mount) ]]; then
-				for m in ${ROWS[$w]}; do rec floor "$m" "n/a: the floor stores no data"; done
-				continue
-			fi
 			step "repetition $REP/$REPS: $w on $s"
 			t0=$(now)
 			session_begin "$s"
