@@ -198,7 +198,9 @@ static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ex
 			continue;
 		if (new_ino) {
 			de->inode = new_ino;
-			ext2fs_dirent_set_file_type(de, ftype);
+			/* Without the filetype feature that byte must stay 0 (e2fsck clears it). */
+			if (ext2fs_has_feature_filetype(fs->super))
+				ext2fs_dirent_set_file_type(de, ftype);
 		} else if (pos == 0) {
 			de->inode = 0;
 		} else {
@@ -234,7 +236,7 @@ struct ext4_replace_ctx {
 	size_t name_len;
 	ext2_ino_t old_ino;
 	ext2_ino_t new_ino;
-	int ftype;
+	int ftype; /* -1: the filesystem has no filetype feature, leave the byte 0 */
 	bool done;
 };
 
@@ -247,7 +249,8 @@ static int ext4_replace_cb(ext2_ino_t dir, int entry, struct ext2_dir_entry *de,
 	    memcmp(de->name, c->name, c->name_len) != 0)
 		return 0;
 	de->inode = c->new_ino;
-	ext2fs_dirent_set_file_type(de, c->ftype);
+	if (c->ftype >= 0)
+		ext2fs_dirent_set_file_type(de, c->ftype);
 	c->done = true;
 	return DIRENT_CHANGED | DIRENT_ABORT;
 }
@@ -265,6 +268,8 @@ static int ext4_replace_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *na
 	r = ext4_dx_edit(sfs, dir, name, old_ino, new_ino, ftype, NULL);
 	if (r <= 0)
 		return r;
+	if (!ext2fs_has_feature_filetype(sfs->fs->super))
+		c.ftype = -1;
 	err = ext2fs_dir_iterate2(sfs->fs, dir, DIRENT_FLAG_INCLUDE_EMPTY, NULL, ext4_replace_cb,
 				  &c);
 	if (err)

@@ -379,6 +379,53 @@ static void dx_collisions(const char *img)
 	close(fd);
 }
 
+/*
+ * Without the filetype feature the byte after a name's length must stay 0: e2fsck clears a
+ * type found there. A rename over a target (in an htree leaf, and in a linear directory) and
+ * a directory moved to another parent (its '..') change entries in place.
+ */
+static void filetype_off(const char *img)
+{
+	struct svc_fs_options o = { .read_only = false, .device_name = img };
+	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
+	struct svc_fs *fs = NULL;
+	ext2_ino_t a, b, ino, found;
+	struct ext2_inode_large dinode;
+	unsigned int bad = 0;
+	char why[512], name[64];
+	int fd, r;
+
+	fd = open(img, O_RDWR | O_CLOEXEC);
+	r = svc_fs_open(fd, &o, &fs, why, sizeof(why));
+	TAP_EQ_INT(r, 0);
+	if (r < 0)
+		return;
+	TAP_EQ_INT(ext2fs_has_feature_filetype(fs->fs->super), 0);
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "a", 0755, &cred, &a), 0);
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "b", 0755, &cred, &b), 0);
+	TAP_EQ_INT(ext4_mkdir(fs, a, "sub", 0755, &cred, &ino), 0);
+	TAP_EQ_INT(ext4_rename(fs, a, "sub", b, "sub", 0), 0);
+	/* 100 names of 40 bytes outgrow a 1 KiB block: the directory gets an index. */
+	for (unsigned int i = 0; i < 100; i++) {
+		snprintf(name, sizeof(name), "file%036u", i);
+		if (ext4_mknod(fs, a, name, S_IFREG | 0644, 0, &cred, &ino) != 0)
+			bad++;
+	}
+	TAP_EQ_INT(bad, 0);
+	TAP_EQ_INT(ext4_inode_read(fs, a, &dinode), 0);
+	TAP_EQ_INT(!!(dinode.i_flags & EXT2_INDEX_FL), 1);
+	TAP_EQ_INT(ext4_rename(fs, a, "file000000000000000000000000000000000007", a,
+			       "file000000000000000000000000000000000042", 0),
+		   0);
+	TAP_EQ_INT(ext4_mknod(fs, b, "x", S_IFREG | 0644, 0, &cred, &ino), 0);
+	TAP_EQ_INT(ext4_mknod(fs, b, "y", S_IFREG | 0644, 0, &cred, &found), 0);
+	TAP_EQ_INT(ext4_rename(fs, b, "x", b, "y", 0), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, b, "y", &found), 0);
+	TAP_EQ_INT(found, ino);
+	TAP_EQ_INT(svc_fs_close(fs), 0);
+	close(fd);
+}
+
 int main(void)
 {
 	char path[1024], img[512], why[512], buf[64];
@@ -490,6 +537,10 @@ int main(void)
 		       "grep -Eq 'Hash 0x[0-9a-f]*[13579bdf],' #%s",
 		       path),
 		   0);
+	snprintf(path, sizeof(path), "%s.nofiletype", img);
+	TAP_EQ_INT(run("mkfs.ext4 -q -F -b 1024 -O ^filetype %s 8M #%s", path), 0);
+	filetype_off(path);
+	TAP_EQ_INT(run("e2fsck -fn %s >/dev/null 2>&1 #%s", path), 0);
 
 	/* Refusals, with the sentence for the user. */
 	TAP_EQ_INT(run("head -c 1048576 /dev/zero > %s.zero", img), 0);
