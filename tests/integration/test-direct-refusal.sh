@@ -54,7 +54,8 @@ run_direct() {
 }
 mounts_in_trace() { # the mount calls in a trace, fusermount3 included
 	[[ -n $STRACE ]] || return 0
-	grep -E '(^|[0-9] )(mount|fsmount|move_mount)\(|execve\("[^"]*fusermount' "$W/$1.trace" || true
+	# strace -f pads the pid column: "12345 mount(" but "6239  mount(".
+	grep -E '(^|[0-9] +)(mount|fsmount|move_mount)\(|execve\("[^"]*fusermount' "$W/$1.trace" || true
 }
 
 step "a good image: opened first, then mounted"
