@@ -149,6 +149,29 @@ int ext4_read_dir_block(struct svc_fs *sfs, blk64_t pblk, void *buf, ext2_ino_t 
 	return 0;
 }
 
+int ext4_dir_read_leaf(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *inode,
+		       uint64_t lblk, blk64_t *ret_pblk, char **ret_buf)
+{
+	_cleanup_free_ char *buf = NULL;
+	blk64_t pblk = 0;
+	int r;
+
+	r = ext4_dir_bmap(sfs, dir, inode, lblk, &pblk);
+	if (r < 0)
+		return r;
+	if (pblk == 0)
+		return 1;
+	buf = malloc(sfs->blocksize);
+	if (!buf)
+		return -ENOMEM;
+	r = ext4_read_dir_block(sfs, pblk, buf, dir);
+	if (r < 0)
+		return r;
+	*ret_pblk = pblk;
+	*ret_buf = TAKE_PTR(buf);
+	return 0;
+}
+
 /* Reads logical block lblk of the directory (checksum verified). Returns 1 for a hole. */
 static int ext4_dir_read_block(struct svc_fs *sfs, struct ext4_dir *d, uint64_t lblk, void *buf)
 {

@@ -255,16 +255,8 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 		if (r < 0)
 			return r;
 	}
-	r = ext4_dir_bmap(sfs, dir, &inode, lblk, &pblk);
-	if (r < 0)
-		return r;
-	if (pblk == 0)
-		return 1;
-	buf = malloc(bs);
-	if (!buf)
-		return -ENOMEM;
-	r = ext4_read_dir_block(sfs, pblk, buf, dir);
-	if (r < 0)
+	r = ext4_dir_read_leaf(sfs, dir, &inode, lblk, &pblk, &buf);
+	if (r != 0)
 		return r;
 
 	/* The checksum tail looks like an empty 12-byte entry: never a place for a name. */

@@ -177,16 +177,8 @@ static int ext4_dx_edit(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ex
 	r = ext4_inode_read(sfs, dir, &dinode);
 	if (r < 0)
 		return r;
-	r = ext4_dir_bmap(sfs, dir, &dinode, lblk, &pblk);
-	if (r < 0)
-		return r;
-	if (pblk == 0)
-		return 1;
-	buf = malloc(bs);
-	if (!buf)
-		return -ENOMEM;
-	r = ext4_read_dir_block(sfs, pblk, buf, dir);
-	if (r < 0)
+	r = ext4_dir_read_leaf(sfs, dir, &dinode, lblk, &pblk, &buf);
+	if (r != 0)
 		return r;
 	for (pos = 0; pos < bs; prev = pos, prev_len = rec_len, pos += rec_len) {
 		struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + pos);

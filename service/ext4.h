@@ -239,6 +239,11 @@ int ext4_dir_bmap(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *i
 /* ext2fs_read_dir_block4() (checksum verified) of directory dir's block pblk, without
  * verifying again a cached block that passed and has not changed since. */
 int ext4_read_dir_block(struct svc_fs *sfs, blk64_t pblk, void *buf, ext2_ino_t dir);
+/* Directory block lblk of dir, read as above into a new buffer (*ret_buf, the caller frees it)
+ * with its device block (*ret_pblk): a leaf to change and write back with
+ * ext4_write_dir_leaf(). 1: a hole, nothing read. */
+int ext4_dir_read_leaf(struct svc_fs *sfs, ext2_ino_t dir, struct ext2_inode_large *inode,
+		       uint64_t lblk, blk64_t *ret_pblk, char **ret_buf);
 /* ext4-htree.c: a full one-block directory becomes an htree (0), or is not one that can
  * (1: grow it linearly). */
 int ext4_dir_make_indexed(struct svc_fs *sfs, ext2_ino_t dir);
