@@ -453,7 +453,7 @@ int main(void)
 
 		/* e2fsck -D gives the 300-entry directory an htree index. */
 		snprintf(cmd, sizeof(cmd),
-			 "mkfs.ext4 -q -F -b 1024 -d %s %s 8M && { e2fsck -fyD %s >/dev/null 2>&1; [ $? -le 1 ]; }",
+			 "mkfs.ext4 -q -F -b 1024 -d %s %s 8M >/dev/null && { e2fsck -fyD %s >/dev/null 2>&1; [ $? -le 1 ]; }",
 			 path, img, img);
 		TAP_EQ_INT(system(cmd), 0);
 	}
@@ -527,7 +527,7 @@ int main(void)
 	/* A fixed seed: the same colliding names every run. */
 	snprintf(path, sizeof(path), "%s.coll", img);
 	TAP_EQ_INT(run("mkfs.ext4 -q -F -b 1024 -N 4096 "
-		       "-E hash_seed=0123abcd-1111-2222-3333-444455556666 %s 16M #%s",
+		       "-E hash_seed=0123abcd-1111-2222-3333-444455556666 %s 16M >/dev/null #%s",
 		       path),
 		   0);
 	dx_collisions(path);
@@ -538,7 +538,7 @@ int main(void)
 		       path),
 		   0);
 	snprintf(path, sizeof(path), "%s.nofiletype", img);
-	TAP_EQ_INT(run("mkfs.ext4 -q -F -b 1024 -O ^filetype %s 8M #%s", path), 0);
+	TAP_EQ_INT(run("mkfs.ext4 -q -F -b 1024 -O ^filetype %s 8M >/dev/null #%s", path), 0);
 	filetype_off(path);
 	TAP_EQ_INT(run("e2fsck -fn %s >/dev/null 2>&1 #%s", path), 0);
 
