@@ -22,6 +22,30 @@
 
 static char dir[] = "/tmp/test-ext4-fs.XXXXXX";
 
+static struct svc_fs *open_image(const char *img, bool rw, int *ret_fd, int *ret_r, char *why,
+				 size_t n)
+{
+	struct svc_fs_options o = { .read_only = !rw, .device_name = img };
+	struct svc_fs *fs = NULL;
+
+	*ret_fd = open(img, (rw ? O_RDWR : O_RDONLY) | O_CLOEXEC);
+	*ret_r = svc_fs_open(*ret_fd, &o, &fs, why, n);
+	return fs;
+}
+
+/* open_image() for the cases that change the image: NULL, after a failed check, if it does not
+ * open. */
+static struct svc_fs *open_image_rw(const char *img, int *ret_fd)
+{
+	struct svc_fs *fs;
+	char why[512];
+	int r;
+
+	fs = open_image(img, true, ret_fd, &r, why, sizeof(why));
+	TAP_EQ_INT(r, 0);
+	return r < 0 ? NULL : fs;
+}
+
 /*
  * A directory block is verified once and then served from the block cache while it is
  * unchanged (ext4_read_dir_block): a change to it, here one that bypasses the checksum as a
@@ -29,20 +53,17 @@ static char dir[] = "/tmp/test-ext4-fs.XXXXXX";
  */
 static void dir_block_tags(const char *img)
 {
-	struct svc_fs_options o = { .read_only = false, .device_name = img };
 	struct io_cache_stats st0, st1;
 	struct ext2_inode_large dinode;
 	struct svc_fs *fs = NULL;
 	ext2_ino_t sub, ino, found;
 	uint64_t lblk = 0;
 	blk64_t pblk = 0;
-	char why[512], *buf, *p;
-	int fd, r;
+	char *buf, *p;
+	int fd;
 
-	fd = open(img, O_RDWR | O_CLOEXEC);
-	r = svc_fs_open(fd, &o, &fs, why, sizeof(why));
-	TAP_EQ_INT(r, 0);
-	if (r < 0)
+	fs = open_image_rw(img, &fd);
+	if (!fs)
 		return;
 	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "sub", &sub), 0);
 	TAP_EQ_INT(ext4_dir_lookup(fs, sub, "name150", &ino), 0);
@@ -87,20 +108,17 @@ static void dir_block_tags(const char *img)
  */
 static void dx_inserts(const char *img)
 {
-	struct svc_fs_options o = { .read_only = false, .device_name = img };
 	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
 	struct svc_fs *fs = NULL;
 	ext2_ino_t sub, ino, found, tino[40];
 	struct ext4_dir_hint hints[40];
 	unsigned int bad = 0;
 	uint64_t lblk;
-	char why[512], name[32];
+	char name[32];
 	int fd, r;
 
-	fd = open(img, O_RDWR | O_CLOEXEC);
-	r = svc_fs_open(fd, &o, &fs, why, sizeof(why));
-	TAP_EQ_INT(r, 0);
-	if (r < 0)
+	fs = open_image_rw(img, &fd);
+	if (!fs)
 		return;
 	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "sub", &sub), 0);
 	TAP_EQ_INT(ext4_dir_home_leaf(fs, sub, "name7", &lblk), -EEXIST);
@@ -217,16 +235,6 @@ static int count_fill(void *userdata, const char *name, size_t name_len, ext2_in
 	return 0;
 }
 
-static struct svc_fs *open_image(const char *img, int *ret_fd, int *ret_r, char *why, size_t n)
-{
-	struct svc_fs_options o = { .read_only = true, .device_name = img };
-	struct svc_fs *fs = NULL;
-
-	*ret_fd = open(img, O_RDONLY | O_CLOEXEC);
-	*ret_r = svc_fs_open(*ret_fd, &o, &fs, why, n);
-	return fs;
-}
-
 /* Names whose htree hashes collide (the same hash for this image's seed), found by brute
  * force: a leaf split among them sets the collision bit in the index, and a name then lives
  * in the leaf the hash picks or in the next ones. */
@@ -290,20 +298,16 @@ static unsigned int colliding_names(struct svc_fs *fs, char (*names)[48])
  */
 static void dx_collisions(const char *img)
 {
-	struct svc_fs_options o = { .read_only = false, .device_name = img };
 	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
 	static char names[COLL_NAMES][48];
 	static ext2_ino_t model[2][COLL_NAMES];
 	struct svc_fs *fs = NULL;
 	ext2_ino_t dirs[2], found, ino;
 	unsigned int n, wrong = 0, lost = 0, seed = 20261121;
-	char why[512];
 	int fd, r;
 
-	fd = open(img, O_RDWR | O_CLOEXEC);
-	r = svc_fs_open(fd, &o, &fs, why, sizeof(why));
-	TAP_EQ_INT(r, 0);
-	if (r < 0)
+	fs = open_image_rw(img, &fd);
+	if (!fs)
 		return;
 	n = colliding_names(fs, names);
 	TAP_EQ_INT(n, COLL_NAMES);
@@ -386,19 +390,16 @@ static void dx_collisions(const char *img)
  */
 static void filetype_off(const char *img)
 {
-	struct svc_fs_options o = { .read_only = false, .device_name = img };
 	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
 	struct svc_fs *fs = NULL;
 	ext2_ino_t a, b, ino, found;
 	struct ext2_inode_large dinode;
 	unsigned int bad = 0;
-	char why[512], name[64];
-	int fd, r;
+	char name[64];
+	int fd;
 
-	fd = open(img, O_RDWR | O_CLOEXEC);
-	r = svc_fs_open(fd, &o, &fs, why, sizeof(why));
-	TAP_EQ_INT(r, 0);
-	if (r < 0)
+	fs = open_image_rw(img, &fd);
+	if (!fs)
 		return;
 	TAP_EQ_INT(ext2fs_has_feature_filetype(fs->fs->super), 0);
 	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "a", 0755, &cred, &a), 0);
@@ -458,7 +459,7 @@ int main(void)
 		TAP_EQ_INT(system(cmd), 0);
 	}
 
-	fs = open_image(img, &fd, &r, why, sizeof(why));
+	fs = open_image(img, false, &fd, &r, why, sizeof(why));
 	TAP_EQ_INT(r, 0);
 	if (!fs)
 		return tap_plan_end();
@@ -545,7 +546,7 @@ int main(void)
 	/* Refusals, with the sentence for the user. */
 	TAP_EQ_INT(run("head -c 1048576 /dev/zero > %s.zero", img), 0);
 	snprintf(path, sizeof(path), "%s.zero", img);
-	fs = open_image(path, &fd, &r, why, sizeof(why));
+	fs = open_image(path, false, &fd, &r, why, sizeof(why));
 	TAP_EQ_INT(r, -EINVAL);
 	TAP_EQ_INT(strstr(why, "does not hold an ext2/3/4 filesystem") != NULL, 1);
 	close(fd);
@@ -553,14 +554,14 @@ int main(void)
 	/* needs_recovery with an empty journal (s_start 0): nothing to replay, it opens. The
 	 * replay itself is tested against the kernel (tests/integration/test-journal-*.sh). */
 	TAP_EQ_INT(run("debugfs -w -R 'feature needs_recovery' %s >/dev/null 2>&1", img), 0);
-	fs = open_image(img, &fd, &r, why, sizeof(why));
+	fs = open_image(img, false, &fd, &r, why, sizeof(why));
 	TAP_EQ_INT(r, 0);
 	TAP_EQ_INT(svc_fs_close(fs), 0);
 	close(fd);
 
 	/* A journal to recover with fast commits is refused: only the kernel replays those. */
 	TAP_EQ_INT(run("debugfs -w -R 'feature fast_commit' %s >/dev/null 2>&1", img), 0);
-	fs = open_image(img, &fd, &r, why, sizeof(why));
+	fs = open_image(img, false, &fd, &r, why, sizeof(why));
 	TAP_EQ_INT(r, -EOPNOTSUPP);
 	TAP_EQ_INT(strstr(why, "e2fsck -p") != NULL, 1);
 	close(fd);
