@@ -114,6 +114,17 @@ static int sh_out(const char *cmd, char *ret, size_t size)
 	return ok ? 0 : -1;
 }
 
+/* The inode number of path in img, as debugfs prints it, into ret. */
+static int inode_of(const char *img, const char *path, char *ret, size_t size)
+{
+	char cmd[1024];
+
+	snprintf(cmd, sizeof(cmd),
+		 "debugfs -R 'stat %s' %s 2>/dev/null | sed -n 's/^Inode: \\([0-9]*\\).*/\\1/p'",
+		 path, img);
+	return sh_out(cmd, ret, size);
+}
+
 /* The orphan list at a read-write mount: a live orphan is deleted and the image is clean
  * after; a free inode on the list (already deleted before a crash) refuses the mount and
  * frees nothing twice. */
@@ -132,10 +143,7 @@ static void orphans(const char *tree)
 		 tree, tree, img);
 	TAP_EQ_INT(system(cmd), 0);
 	/* No name, no links, on the list: what an unlinked open file leaves after a crash. */
-	snprintf(cmd, sizeof(cmd),
-		 "debugfs -R 'stat /data' %s 2>/dev/null | sed -n 's/^Inode: \\([0-9]*\\).*/\\1/p'",
-		 img);
-	TAP_EQ_INT(sh_out(cmd, ino, sizeof(ino)), 0);
+	TAP_EQ_INT(inode_of(img, "/data", ino, sizeof(ino)), 0);
 	snprintf(cmd, sizeof(cmd),
 		 "debugfs -w -R 'sif /data links_count 0' %s >/dev/null 2>&1 && "
 		 "debugfs -w -R 'unlink /data' %s >/dev/null 2>&1 && "
@@ -161,11 +169,7 @@ static void orphans(const char *tree)
 		 ">/dev/null 2>&1",
 		 dir, dir, img);
 	TAP_EQ_INT(system(cmd), 0);
-	snprintf(
-	    cmd, sizeof(cmd),
-	    "debugfs -R 'stat /data2' %s 2>/dev/null | sed -n 's/^Inode: \\([0-9]*\\).*/\\1/p'",
-	    img);
-	TAP_EQ_INT(sh_out(cmd, ino, sizeof(ino)), 0);
+	TAP_EQ_INT(inode_of(img, "/data2", ino, sizeof(ino)), 0);
 	snprintf(cmd, sizeof(cmd),
 		 "debugfs -w -R 'kill_file /data2' %s >/dev/null 2>&1 && "
 		 "debugfs -w -R 'unlink /data2' %s >/dev/null 2>&1 && "
