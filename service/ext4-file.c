@@ -606,9 +606,10 @@ static int ext4_write_blocks_fast(struct svc_fs *sfs, ext2_ino_t ino, uint64_t f
 }
 
 int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
-		    const char *buf, bool privileged, bool whole, size_t *ret_len,
+		    const char *buf, unsigned int flags, uint32_t caller_gid, size_t *ret_len,
 		    bool *ret_allocated)
 {
+	bool privileged = flags & EXT4_WRITE_PRIVILEGED, whole = flags & EXT4_WRITE_WHOLE;
 	struct ext2_inode_large inode;
 	struct timespec now;
 	uint64_t max, blocks, bs = sfs->blocksize, first, last, end;
@@ -676,13 +677,17 @@ int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_
 	if (r < 0 && !(r == -ENOSPC && done > 0))
 		return r;
 
-	/* A write is a modification: mtime and ctime. */
+	/* A write is a modification: mtime and ctime, and a setuid file written by someone
+	 * without CAP_FSETID is one no more (the kernel leaves that to us, session-io.c). */
 	r = ext4_inode_read(sfs, f->ino, &inode);
 	if (r < 0)
 		return r;
 	ext4_now(&now);
 	ext4_inode_set_time(sfs, &inode, EXT4_MTIME, &now);
 	ext4_inode_set_time(sfs, &inode, EXT4_CTIME, &now);
+	if (flags & EXT4_WRITE_KILL_SUIDGID)
+		inode.i_mode = ext4_mode_kill_suidgid(inode.i_mode,
+						      caller_gid == ext4_inode_gid(&inode));
 	r = ext4_inode_write(sfs, f->ino, &inode);
 	if (r < 0)
 		return r;

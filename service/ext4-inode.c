@@ -370,6 +370,10 @@ int ext4_setattr(struct svc_fs *sfs, ext2_ino_t ino, const struct ext4_setattr *
 	}
 	if (sa->valid & EXT4_SET_MODE)
 		inode.i_mode = (inode.i_mode & LINUX_S_IFMT) | (sa->mode & 07777);
+	else if (sa->valid & EXT4_SET_KILL_SUIDGID)
+		inode.i_mode = ext4_mode_kill_suidgid(inode.i_mode, /* no ACL entry changes */
+						      !(sa->valid & EXT4_SET_SIZE) ||
+							  sa->caller_gid == ext4_inode_gid(&inode));
 	if (sa->valid & EXT4_SET_UID)
 		ext4_inode_set_uid(&inode, sa->uid);
 	if (sa->valid & EXT4_SET_GID)

@@ -196,6 +196,7 @@ struct ext4_setattr {
 	struct timespec atime;
 	struct timespec mtime;
 	struct timespec ctime;
+	uint32_t caller_gid; /* with EXT4_SET_KILL_SUIDGID */
 };
 #define EXT4_SET_MODE (1u << 0)
 #define EXT4_SET_UID (1u << 1)
@@ -204,6 +205,29 @@ struct ext4_setattr {
 #define EXT4_SET_ATIME (1u << 4)
 #define EXT4_SET_MTIME (1u << 5)
 #define EXT4_SET_CTIME (1u << 6)
+/* The kernel's FATTR_KILL_SUIDGID (session-io.c): a truncate by a caller without CAP_FSETID,
+ * or a chown, takes ext4_mode_kill_suidgid() away, unless the mode is set explicitly (a
+ * chown's always is: the kernel computes it). */
+#define EXT4_SET_KILL_SUIDGID (1u << 7)
+
+/*
+ * A regular file's mode after a write or truncate by a caller without CAP_FSETID: no setuid;
+ * no setgid where group execute is set, nor where the writer is not in the file's group
+ * (setgid without group execute can still give the group to those who run it, as the
+ * kernel's setattr_should_drop_sgid() knows). in_group: the caller's gid is the file's; the
+ * kernel also counts supplementary groups, which the server cannot see (in service mode
+ * /proc shows it no other user's process), so such a writer loses a bit ext4 would keep:
+ * the safe way to differ.
+ */
+static inline uint16_t ext4_mode_kill_suidgid(uint16_t mode, bool in_group)
+{
+	if (!LINUX_S_ISREG(mode))
+		return mode;
+	mode &= (uint16_t)~LINUX_S_ISUID;
+	if ((mode & LINUX_S_IXGRP) || !in_group)
+		mode &= (uint16_t)~LINUX_S_ISGID;
+	return mode;
+}
 int ext4_setattr(struct svc_fs *sfs, ext2_ino_t ino, const struct ext4_setattr *sa);
 
 /* ext4-dir.c */
@@ -272,14 +296,20 @@ bool ext4_file_privileged(const struct ext4_file *f);
 int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size, char *buf,
 		   size_t *ret_len);
 void ext4_file_close(struct svc_fs *sfs, struct ext4_file *f);
-/* Writes buf at off (append: at the end of the file); *ret_len is what was written. */
-/* privileged: may use the reserved blocks (root, s_def_resuid, s_def_resgid). */
-/* whole: a short write is an error (EFBIG past the largest size, else ENOSPC), after what
- * fits is written. *ret_allocated: whether the file's block count changed (st_blocks); set on
- * such an error too. */
+/* Writes buf at off (append: at the end of the file); *ret_len is what was written.
+ * *ret_allocated: whether the file's block count changed (st_blocks); set on an error too.
+ * flags: EXT4_WRITE_*. */
 int ext4_file_write(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
-		    const char *buf, bool privileged, bool whole, size_t *ret_len,
+		    const char *buf, unsigned int flags, uint32_t caller_gid, size_t *ret_len,
 		    bool *ret_allocated);
+/* May use the reserved blocks (root, s_def_resuid, s_def_resgid). */
+#define EXT4_WRITE_PRIVILEGED (1u << 0)
+/* A short write is an error (EFBIG past the largest size, else ENOSPC), after what fits is
+ * written: a write-back of the kernel's pages, which cannot take a short write. */
+#define EXT4_WRITE_WHOLE (1u << 1)
+/* The kernel's FUSE_WRITE_KILL_SUIDGID: ext4_mode_kill_suidgid() with the new mtime, the
+ * writer's group being caller_gid. */
+#define EXT4_WRITE_KILL_SUIDGID (1u << 2)
 /* Changes the size of inode ino: blocks past the new end are freed. */
 int ext4_truncate(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
 		  uint64_t size);

@@ -30,6 +30,7 @@
 #include "ext4.h"
 #include "log.h"
 #include "ops-internal.h"
+#include "session-io.h"
 
 #define SVC_CACHE_TIMEOUT 3600.0
 
@@ -673,7 +674,7 @@ static int deleted_times_stat(struct svc_fs *sfs, ext2_ino_t ino, struct stat *r
 }
 
 static int do_setattr(struct svc_fs *sfs, fuse_ino_t node, const struct stat *attr, int to_set,
-		      struct stat *ret)
+		      uint32_t caller_gid, struct stat *ret)
 {
 	struct ext4_setattr sa = {0};
 	struct timespec now;
@@ -710,6 +711,12 @@ static int do_setattr(struct svc_fs *sfs, fuse_ino_t node, const struct stat *at
 		sa.ctime = attr->st_ctim;
 	}
 
+	/* A truncate by someone without CAP_FSETID: the kernel sends no mode and leaves
+	 * clearing setuid/setgid to us (session-io.c). */
+	if (svc_session_kill_suidgid() && (sa.valid & (EXT4_SET_SIZE | EXT4_SET_UID | EXT4_SET_GID)))
+		sa.valid |= EXT4_SET_KILL_SUIDGID;
+	sa.caller_gid = caller_gid;
+
 	FS_LOCKED(sfs);
 	struct ext2_inode_large inode;
 	ext2_ino_t ino = node_to_ino(node);
@@ -733,7 +740,7 @@ static void op_setattr(fuse_req_t req, fuse_ino_t ino, struct stat *attr, int to
 	struct stat st;
 	int r;
 
-	r = do_setattr(req_fs(req), ino, attr, to_set, &st);
+	r = do_setattr(req_fs(req), ino, attr, to_set, (uint32_t)fuse_req_ctx(req)->gid, &st);
 	if (r < 0)
 		fuse_reply_err(req, -r);
 	else
@@ -759,11 +766,16 @@ static void op_write(fuse_req_t req, fuse_ino_t ino, const char *buf, size_t siz
 		 * counts, not the sender's. */
 		bool privileged = fi->writepage ? ext4_file_privileged(f) :
 						  req_privileged(req, sfs);
+		unsigned int flags = privileged ? EXT4_WRITE_PRIVILEGED : 0;
 
 		/* The kernel takes a short write-back for done and drops the rest of its
 		 * pages: only an error makes fsync() and close() report the loss. */
-		r = ext4_file_write(sfs, f, (uint64_t)off, size, buf, privileged, fi->writepage,
-				    &len, &allocated);
+		if (fi->writepage)
+			flags |= EXT4_WRITE_WHOLE;
+		if (svc_session_kill_suidgid())
+			flags |= EXT4_WRITE_KILL_SUIDGID;
+		r = ext4_file_write(sfs, f, (uint64_t)off, size, buf, flags,
+				    (uint32_t)fuse_req_ctx(req)->gid, &len, &allocated);
 	}
 	/* The kernel refreshes a file's attributes after a write(), which with the writeback
 	 * cache comes before the blocks exist, and not after the write-back that allocates them:

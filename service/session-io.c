@@ -17,17 +17,30 @@
  * The cost is CPU: after each request the worker spins for up to busy_poll_us (100 µs by
  * default: the caller itself needs 20 to 40 µs there to wake up and send its next request, and
  * 20 µs caught too few of them), and an idle mount sleeps in poll() as before.
+ *
+ * The same hook negotiates what libfuse 3.14 does not know: FUSE_HANDLE_KILLPRIV_V2. Without it
+ * the kernel never caches that a file carries no file capabilities (SB_NOSEC), so every write()
+ * first asks us for security.capability: two round trips per buffered write instead of one,
+ * and with the writeback cache one instead of none. With it the server clears setuid/setgid
+ * itself when the kernel says so (FUSE_WRITE_KILL_SUIDGID in a WRITE, FATTR_KILL_SUIDGID in a
+ * SETATTR: a truncate then carries no mode, the kernel leaves the clearing to us). libfuse
+ * drops those flags before our handlers see them, so the read hook keeps them for the request
+ * the thread is about to handle (svc_session_kill_suidgid()).
  */
 #define FUSE_USE_VERSION 314
 
 #include <errno.h>
 #include <fcntl.h>
 #include <fuse_lowlevel.h>
+#include <linux/fuse.h>
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/uio.h>
 #include <time.h>
 #include <unistd.h>
@@ -38,6 +51,62 @@
 /* One session per process, so one setting; written before the loop starts. */
 static uint64_t busy_poll_ns;
 static struct fuse_session *session;
+
+/* The INIT request: its unique id, to find our reply to it, and whether the kernel offered
+ * FUSE_HANDLE_KILLPRIV_V2. INIT is the first request and is answered before any other is
+ * read, by the one thread that reads it. */
+static uint64_t init_unique;
+static bool init_offers_killpriv_v2;
+
+/* Each worker thread reads a request, then handles it before it reads the next. */
+static __thread bool req_kill_suidgid;
+
+/* Where the flags are in the requests (<linux/fuse.h>; the layout is the protocol's). */
+#define IN_HDR sizeof(struct fuse_in_header)
+#define WRITE_FLAGS_AT (IN_HDR + offsetof(struct fuse_write_in, write_flags))
+#define SETATTR_VALID_AT (IN_HDR + offsetof(struct fuse_setattr_in, valid))
+#define INIT_FLAGS_AT (IN_HDR + offsetof(struct fuse_init_in, flags))
+
+static uint32_t get_u32(const void *buf, size_t at)
+{
+	uint32_t v;
+
+	memcpy(&v, (const char *)buf + at, sizeof(v));
+	return v;
+}
+
+/* Notes what libfuse will not pass on from the request just read into buf. */
+static void note_request(const void *buf, ssize_t n)
+{
+	struct fuse_in_header in;
+
+	req_kill_suidgid = false;
+	if (n < (ssize_t)IN_HDR)
+		return;
+	memcpy(&in, buf, sizeof(in));
+	switch (in.opcode) {
+	case FUSE_WRITE:
+		if ((size_t)n >= WRITE_FLAGS_AT + 4)
+			req_kill_suidgid = get_u32(buf, WRITE_FLAGS_AT) & FUSE_WRITE_KILL_SUIDGID;
+		break;
+	case FUSE_SETATTR:
+		if ((size_t)n >= SETATTR_VALID_AT + 4)
+			req_kill_suidgid = get_u32(buf, SETATTR_VALID_AT) & FATTR_KILL_SUIDGID;
+		break;
+	case FUSE_INIT:
+		init_unique = in.unique;
+		init_offers_killpriv_v2 = (size_t)n >= INIT_FLAGS_AT + 4 &&
+					  (get_u32(buf, INIT_FLAGS_AT) & FUSE_HANDLE_KILLPRIV_V2);
+		break;
+	default:
+		break;
+	}
+}
+
+bool svc_session_kill_suidgid(void)
+{
+	return req_kill_suidgid;
+}
 
 static uint64_t now_ns(void)
 {
@@ -100,7 +169,11 @@ static ssize_t busy_poll_read(int fd, void *buf, size_t len, void *userdata)
 		ssize_t n = read(fd, buf, len);
 		uint64_t now;
 
-		if (n >= 0 || errno != EAGAIN)
+		if (n >= 0) {
+			note_request(buf, n);
+			return n;
+		}
+		if (errno != EAGAIN)
 			return n;
 		now = now_ns();
 		if (!deadline)
@@ -115,41 +188,72 @@ static ssize_t busy_poll_read(int fd, void *buf, size_t len, void *userdata)
 	}
 }
 
-static ssize_t plain_writev(int fd, struct iovec *iov, int count, void *userdata)
+/* busy_poll 0: libfuse's own blocking read(). */
+static ssize_t plain_read(int fd, void *buf, size_t len, void *userdata)
 {
+	ssize_t n = read(fd, buf, len);
+
 	(void)userdata;
-	return writev(fd, iov, count);
+	if (n >= 0)
+		note_request(buf, n);
+	return n;
+}
+
+/*
+ * libfuse's writev() of a reply. The INIT reply (libfuse sends header and struct fuse_init_out
+ * as two iovecs) gets FUSE_HANDLE_KILLPRIV_V2 added when the kernel offered it; libfuse 3.14's
+ * own flags are left as they are.
+ */
+static ssize_t reply_writev(int fd, struct iovec *iov, int count, void *userdata)
+{
+	struct fuse_out_header out;
+	struct fuse_init_out init;
+	struct iovec patched[2];
+
+	(void)userdata;
+	if (init_unique == 0 || count != 2 || iov[0].iov_len != sizeof(out) ||
+	    iov[1].iov_len < offsetof(struct fuse_init_out, flags) + sizeof(init.flags) ||
+	    iov[1].iov_len > sizeof(init))
+		return writev(fd, iov, count);
+	memcpy(&out, iov[0].iov_base, sizeof(out));
+	if (out.unique != init_unique)
+		return writev(fd, iov, count);
+	init_unique = 0; /* answered: no other reply is looked at again */
+	if (out.error != 0 || !init_offers_killpriv_v2)
+		return writev(fd, iov, count);
+	memset(&init, 0, sizeof(init));
+	memcpy(&init, iov[1].iov_base, iov[1].iov_len);
+	init.flags |= FUSE_HANDLE_KILLPRIV_V2;
+	patched[0] = iov[0];
+	patched[1] = (struct iovec){.iov_base = &init, .iov_len = iov[1].iov_len};
+	return writev(fd, patched, count);
 }
 
 int svc_session_attach(struct fuse_session *se, int fuse_fd, unsigned int busy_poll_us)
 {
-	static const struct fuse_custom_io io = {
+	static const struct fuse_custom_io polling_io = {
 	    .read = busy_poll_read,
-	    .writev = plain_writev,
+	    .writev = reply_writev,
+	};
+	static const struct fuse_custom_io blocking_io = {
+	    .read = plain_read,
+	    .writev = reply_writev,
 	};
 	int flags;
 
-	if (busy_poll_us == 0) {
-		char fdpath[32];
+	if (busy_poll_us > 0) {
+		flags = fcntl(fuse_fd, F_GETFL);
+		if (flags < 0 || fcntl(fuse_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
+			int r = -errno;
 
-		/* "/dev/fd/N": libfuse adopts the fd and mounts nothing. */
-		snprintf(fdpath, sizeof(fdpath), "/dev/fd/%d", fuse_fd);
-		if (fuse_session_mount(se, fdpath) < 0) {
 			close(fuse_fd);
-			return -EIO;
+			return log_error_errno(r, "Could not make the /dev/fuse fd non-blocking");
 		}
-		return 0;
-	}
-	flags = fcntl(fuse_fd, F_GETFL);
-	if (flags < 0 || fcntl(fuse_fd, F_SETFL, flags | O_NONBLOCK) < 0) {
-		int r = -errno;
-
-		close(fuse_fd);
-		return log_error_errno(r, "Could not make the /dev/fuse fd non-blocking");
 	}
 	busy_poll_ns = (uint64_t)busy_poll_us * 1000u;
 	session = se;
-	if (fuse_session_custom_io(se, &io, fuse_fd) < 0) {
+	if (fuse_session_custom_io(se, busy_poll_us > 0 ? &polling_io : &blocking_io, fuse_fd) <
+	    0) {
 		close(fuse_fd);
 		return -EIO;
 	}

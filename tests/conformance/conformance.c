@@ -2110,10 +2110,28 @@ static void suid_child(void *arg)
 	EQ(write(fd, "y", 1), 1);
 	close(fd);
 	EQ(st_of(P("w/s")).st_mode, S_IFREG | 02644);
-	/* truncate clears too */
+	/* truncate clears too: by path, by an open file, and by open(O_TRUNC) (with
+	 * FUSE_HANDLE_KILLPRIV_V2 the kernel sends these without a mode: the server clears) */
 	OK(chmod(P("w/s"), 04755));
 	OK(truncate(P("w/s"), 0));
 	EQ(st_of(P("w/s")).st_mode, S_IFREG | 0755);
+	OK(chmod(P("w/s"), 06755));
+	fd = OK(open(P("w/s"), O_WRONLY | O_CLOEXEC));
+	OK(ftruncate(fd, 5));
+	EQ(fst_of(fd).st_mode, S_IFREG | 0755);
+	close(fd);
+	EQ(st_of(P("w/s")).st_mode, S_IFREG | 0755);
+	OK(chmod(P("w/s"), 04755));
+	fd = OK(open(P("w/s"), O_WRONLY | O_TRUNC | O_CLOEXEC));
+	close(fd);
+	EQ(st_of(P("w/s")).st_mode, S_IFREG | 0755);
+	/* a second write through the same handle after the bits came back (cached attributes) */
+	fd = OK(open(P("w/s"), O_WRONLY | O_CLOEXEC));
+	EQ(write(fd, "y", 1), 1);
+	OK(fchmod(fd, 04755));
+	EQ(pwrite(fd, "z", 1, 3), 1);
+	EQ(fst_of(fd).st_mode, S_IFREG | 0755);
+	close(fd);
 	/* chown by the owner (to its own group) clears setuid */
 	OK(chmod(P("w/s"), 06755));
 	OK(chown(P("w/s"), -1, getegid()));
@@ -2133,6 +2151,12 @@ static void suid_other_child(void *arg)
 	fd = OK(open(P("r"), O_WRONLY | O_CLOEXEC));
 	EQ(pwrite(fd, "z", 1, 0), 1);
 	close(fd);
+}
+
+static void suid_other_truncate_child(void *arg)
+{
+	(void)arg;
+	OK(truncate(P("r"), 2));
 }
 
 static void t_suid(void)
@@ -2164,6 +2188,91 @@ static void t_suid(void)
 	OK(chmod(P("r"), 06777));
 	as_user(UID_B, GID_B, 0, NULL, suid_other_child, NULL);
 	EQ(st_of(P("r")).st_mode, S_IFREG | 0777);
+	/* setgid without group execute goes too when the writer is not in the file's group */
+	OK(chmod(P("r"), 02666));
+	as_user(UID_B, GID_B, 0, NULL, suid_other_child, NULL);
+	EQ(st_of(P("r")).st_mode, S_IFREG | 0666);
+	OK(chmod(P("r"), 02666));
+	as_user(UID_B, GID_B, 0, NULL, suid_other_truncate_child, NULL);
+	EQ(st_of(P("r")).st_mode, S_IFREG | 0666);
+	/* ... and stays for a writer in it */
+	OK(chmod(P("r"), 02666));
+	as_user(UID_B, GID_A, 0, NULL, suid_other_child, NULL);
+	EQ(st_of(P("r")).st_mode, S_IFREG | 02666);
+}
+
+/* A v2 security.capability value (uapi linux/capability.h, little endian): effective, with
+ * CAP_NET_BIND_SERVICE permitted. */
+static const unsigned char file_caps[20] = {0x01, 0x00, 0x00, 0x02, 0x00, 0x04};
+
+static bool has_caps(const char *path)
+{
+	unsigned char got[64];
+	ssize_t n = getxattr(path, "security.capability", got, sizeof(got));
+
+	if (n < 0 && errno != ENODATA)
+		tap_line(false, "getxattr security.capability %s: %s", path, errname(errno));
+	return n >= 0;
+}
+
+static void caps_other_child(void *arg)
+{
+	int fd;
+
+	(void)arg;
+	fd = OK(open(P("c"), O_WRONLY | O_CLOEXEC));
+	EQ(pwrite(fd, "z", 1, 0), 1);
+	close(fd);
+}
+
+/*
+ * File capabilities are a privilege like setuid: the kernel's VFS removes security.capability
+ * on every write, truncate and chown, whoever does it (file_remove_privs(), ATTR_KILL_PRIV).
+ * Under FUSE the kernel caches "this file has none" only with FUSE_HANDLE_KILLPRIV_V2
+ * (S_NOSEC), so a capability set after that cached answer must still go with the next write.
+ */
+static void t_caps(void)
+{
+	int fd;
+
+	if (!is_root) {
+		tap_skip("setting security.capability needs CAP_SETFCAP");
+		return;
+	}
+	OK(write_file(P("c"), "x", 1, 0755));
+	/* a write by root (CAP_FSETID does not keep capabilities) */
+	OK(setxattr(P("c"), "security.capability", file_caps, sizeof(file_caps), 0));
+	EQ(has_caps(P("c")), true);
+	fd = OK(open(P("c"), O_WRONLY | O_CLOEXEC));
+	EQ(write(fd, "y", 1), 1);
+	EQ(has_caps(P("c")), false);
+	/* set again on the open file after a write found none: the next write removes them */
+	OK(fsetxattr(fd, "security.capability", file_caps, sizeof(file_caps), 0));
+	EQ(pwrite(fd, "z", 1, 1), 1);
+	EQ(has_caps(P("c")), false);
+	/* ftruncate and truncate */
+	OK(fsetxattr(fd, "security.capability", file_caps, sizeof(file_caps), 0));
+	OK(ftruncate(fd, 1));
+	EQ(has_caps(P("c")), false);
+	close(fd);
+	OK(setxattr(P("c"), "security.capability", file_caps, sizeof(file_caps), 0));
+	OK(truncate(P("c"), 3));
+	EQ(has_caps(P("c")), false);
+	/* chown, even to the same owner */
+	OK(setxattr(P("c"), "security.capability", file_caps, sizeof(file_caps), 0));
+	OK(chown(P("c"), 0, 0));
+	EQ(has_caps(P("c")), false);
+	/* a write by another user with write permission */
+	OK(chmod(P("c"), 0777));
+	OK(setxattr(P("c"), "security.capability", file_caps, sizeof(file_caps), 0));
+	as_user(UID_B, GID_B, 0, NULL, caps_other_child, NULL);
+	EQ(has_caps(P("c")), false);
+	/* reading and chmod keep them */
+	OK(setxattr(P("c"), "security.capability", file_caps, sizeof(file_caps), 0));
+	OK(chmod(P("c"), 0755));
+	fd = OK(open(P("c"), O_RDONLY | O_CLOEXEC));
+	close(fd);
+	EQ(has_caps(P("c")), true);
 }
 
 static void sgid_child(void *arg)
@@ -2946,6 +3055,7 @@ static const struct test tests[] = {
 	{ "nlink-dirs", t_nlink_dirs },
 	{ "unlinked-open", t_unlinked_open },
 	{ "suid", t_suid },
+	{ "caps", t_caps },
 	{ "sgid-dir", t_sgid_dir },
 	{ "readdir", t_readdir },
 	{ "handles", t_handles },

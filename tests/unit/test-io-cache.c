@@ -289,7 +289,8 @@ static void test_reuse(const char *img)
 			op_bad++;
 			continue;
 		}
-		if (ext4_file_write(fs, h, 0, sizeof(data), data, true, false, &n, &alloc) < 0 ||
+		if (ext4_file_write(fs, h, 0, sizeof(data), data, EXT4_WRITE_PRIVILEGED, 0,
+				    &n, &alloc) < 0 ||
 		    n != sizeof(data))
 			op_bad++;
 		memset(back, 0, sizeof(back));
