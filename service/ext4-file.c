@@ -704,14 +704,9 @@ int ext4_truncate(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *i
 		  uint64_t size)
 {
 	_cleanup_efile_ ext2_file_t file = NULL;
-	uint64_t bs = sfs->blocksize;
 	errcode_t err;
 	int r;
 
-	/* What ext2fs_file_set_size2() cannot free itself (ext4-punch.c). */
-	err = ext4_punch_prepare(sfs->fs, ino, (struct ext2_inode *)inode, (size + bs - 1) / bs);
-	if (err)
-		return ext4_errno(sfs, err, ino, "changing the file size");
 	r = ext4_efile_open(sfs, ino, inode, EXT2_FILE_WRITE, &file);
 	if (r < 0)
 		return r;
@@ -967,8 +962,8 @@ int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, u
 			if (r == 0 && last > first) {
 				r = ext4_inode_read(sfs, ino, &inode);
 				if (r == 0) {
-					err = ext4_punch(fs, ino, (struct ext2_inode *)&inode,
-							 first, last - 1);
+					err = ext2fs_punch(fs, ino, (struct ext2_inode *)&inode, NULL,
+							   first, last - 1);
 					r = ext4_errno(sfs, err, ino, "punching a hole");
 				}
 			}

@@ -293,7 +293,7 @@ int ext4_inode_delete(struct svc_fs *sfs, ext2_ino_t ino)
 	/* A fast symlink keeps its target in i_block: nothing there to free. */
 	if (ext2fs_inode_has_valid_blocks2(fs, (struct ext2_inode *)&inode) ||
 	    (inode.i_flags & EXT4_INLINE_DATA_FL)) {
-		err = ext4_punch(fs, ino, (struct ext2_inode *)&inode, 0, ~0ULL);
+		err = ext2fs_punch(fs, ino, (struct ext2_inode *)&inode, NULL, 0, ~0ULL);
 		if (err)
 			return ext4_errno(sfs, err, ino, "freeing the blocks of a deleted inode");
 	}

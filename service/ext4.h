@@ -324,15 +324,6 @@ void ext4_open_put(struct svc_fs *sfs, ext2_ino_t ino);
 void ext4_open_put_all(struct svc_fs *sfs);
 bool ext4_is_open(struct svc_fs *sfs, ext2_ino_t ino);
 
-/* ext4-punch.c: ext2fs_punch() and what it cannot do itself in libext2fs 1.47.0 (freeing a
- * run of blocks that ends at the filesystem's last block). Same contract as ext2fs_punch(). */
-errcode_t ext4_punch(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode *inode, blk64_t start,
-		     blk64_t end);
-/* For ext2fs_file_set_size2(), which punches from block start to the end itself: frees the
- * filesystem's last block first if that punch would include it, and writes inode then. */
-errcode_t ext4_punch_prepare(ext2_filsys fs, ext2_ino_t ino, struct ext2_inode *inode,
-			     blk64_t start);
-
 /* ext4-namei.c */
 
 int ext4_mknod(struct svc_fs *sfs, ext2_ino_t dir, const char *name, mode_t mode, dev_t rdev,
