@@ -608,20 +608,20 @@ static int ext4_symlink_inode(struct svc_fs *sfs, ext2_ino_t ino, const char *ta
 		eh->eh_max = ext2fs_cpu_to_le16((sizeof(inode.i_block) - sizeof(*eh)) /
 						sizeof(struct ext3_extent));
 	}
-	err = ext2fs_write_new_inode(fs, ino, (struct ext2_inode *)&inode);
-	if (err)
-		return ext4_errno(sfs, err, ino, "writing the new inode");
-	ext2fs_inode_alloc_stats2(fs, ino, +1, 0);
-
 	buf = calloc(1, sfs->blocksize);
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, target, len);
+	/* The block is found before the inode is taken: on a full filesystem nothing is. */
 	err = ext2fs_new_block2(fs, ext2fs_find_inode_goal(fs, ino, (struct ext2_inode *)&inode, 0),
 				NULL, &blk);
 	if (err)
 		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
 		       ext4_errno(sfs, err, ino, "allocating a symlink block");
+	err = ext2fs_write_new_inode(fs, ino, (struct ext2_inode *)&inode);
+	if (err)
+		return ext4_errno(sfs, err, ino, "writing the new inode");
+	ext2fs_inode_alloc_stats2(fs, ino, +1, 0);
 	ext2fs_block_alloc_stats2(fs, blk, +1);
 	/* The target first, then the mapping that makes it the inode's. */
 	err = io_channel_write_blk64(fs->io, blk, 1, buf);
@@ -674,13 +674,14 @@ int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const cha
 		return err == EXT2_ET_INODE_ALLOC_FAIL ? -ENOSPC :
 		       ext4_errno(sfs, err, dir, "allocating an inode");
 	r = ext4_symlink_inode(sfs, ino, target);
-	if (r < 0)
-		return r;
-	r = ext4_finish_new(sfs, ino, mode, uid, gid);
+	if (r == 0)
+		r = ext4_finish_new(sfs, ino, mode, uid, gid);
 	if (r == 0)
 		r = ext4_add_entry(sfs, dir, name, ino, EXT2_FT_SYMLINK, &hint);
 	if (r < 0) {
-		ext4_abandon(sfs, ino);
+		/* Unless ext4_symlink_inode() failed before it took the inode. */
+		if (ext2fs_test_inode_bitmap2(fs->inode_map, ino))
+			ext4_abandon(sfs, ino);
 		return r;
 	}
 	r = ext4_dir_touch(sfs, dir, 0);

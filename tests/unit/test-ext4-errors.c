@@ -3,10 +3,13 @@
  * Corruption met at run time (docs/robustness.md): the request fails with EUCLEAN, the
  * filesystem is marked as having errors (in memory only on a read-only mount, on disk on a
  * read-write one), the superblock's errors= policy stops changes for remount-ro and panic and
- * not for continue, and the server goes on answering everything else. Skips without e2fsprogs.
+ * not for continue, and the server goes on answering everything else. And the other kind of
+ * error, a full filesystem: whatever an operation allocated before it failed is given back.
+ * Skips without e2fsprogs.
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/falloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -196,6 +199,192 @@ static void orphans(const char *tree)
 	TAP_OK(strcmp(free_before, free_after) == 0);
 }
 
+/* What a failed operation must leave as it found: the free counts (the superblock's and,
+ * summed, the group descriptors'), and no error mark. */
+struct free_counts {
+	blk64_t blocks, gd_blocks;
+	ext2_ino_t inodes, gd_inodes;
+};
+
+static struct free_counts free_counts(struct svc_fs *fs)
+{
+	struct free_counts c = { .blocks = ext2fs_free_blocks_count(fs->fs->super),
+				 .inodes = fs->fs->super->s_free_inodes_count };
+
+	for (dgrp_t g = 0; g < fs->fs->group_desc_count; g++) {
+		c.gd_blocks += ext2fs_bg_free_blocks_count(fs->fs, g);
+		c.gd_inodes += ext2fs_bg_free_inodes_count(fs->fs, g);
+	}
+	return c;
+}
+
+static void same_counts(struct svc_fs *fs, const struct free_counts *before, const char *what)
+{
+	struct free_counts now = free_counts(fs);
+
+	tap_diag(what);
+	TAP_EQ_INT(now.blocks, before->blocks);
+	TAP_EQ_INT(now.gd_blocks, before->blocks);
+	TAP_EQ_INT(now.inodes, before->inodes);
+	TAP_EQ_INT(now.gd_inodes, before->inodes);
+	TAP_EQ_INT(fs->fs->super->s_state & EXT2_ERROR_FS, 0);
+}
+
+/*
+ * Makes block 0 of the file ino the last block of the filesystem, as an allocation on an almost
+ * full filesystem does (ext4_file_write() and ext4_fallocate() keep a margin of free blocks for
+ * the extent tree, so they cannot be made to take a chosen block).
+ */
+static void map_last_block(struct svc_fs *fs, ext2_ino_t ino)
+{
+	struct ext2_inode_large inode;
+	blk64_t last = ext2fs_blocks_count(fs->fs->super) - 1;
+
+	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
+	TAP_EQ_INT(ext4_inode_read(fs, ino, &inode), 0);
+	TAP_EQ_INT(ext2fs_bmap2(fs->fs, ino, (struct ext2_inode *)&inode, NULL, BMAP_SET, 0, NULL,
+				&last),
+		   0);
+	ext2fs_block_alloc_stats2(fs->fs, last, +1);
+	TAP_EQ_INT(ext2fs_iblk_add_blocks(fs->fs, (struct ext2_inode *)&inode, 1), 0);
+	inode.i_size = fs->blocksize;
+	TAP_EQ_INT(ext4_inode_write(fs, ino, &inode), 0);
+}
+
+/*
+ * A full filesystem. The last block of the filesystem is the one libext2fs 1.47.0 cannot free
+ * (ext4_unmap_last_block()): a file holds it while everything else fills up, then gives it
+ * back, so that it is the one free block the next allocation gets: a new directory's first
+ * block, a symlink's target block. Each operation that then fails for want of a second block
+ * (for its name in a full directory) must give back its inode and that block. With no block
+ * free at all, nothing may be taken either. e2fsck -fn says whether anything else was left.
+ */
+static void full_fs(const char *mkfs_opts)
+{
+	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
+	struct svc_fs_options o = { .read_only = false };
+	char img[256], cmd[512], name[256], target[200], value[900];
+	struct ext2_inode_large inode;
+	struct free_counts before;
+	struct svc_fs *fs = NULL;
+	ext2_ino_t d, x, y, fill, ino, found;
+	uint64_t off = 0, chunk = 1024;
+	blk64_t last;
+	unsigned int bs, i;
+	size_t vsize;
+	char why[512];
+	int fd, r;
+
+	tap_diag(mkfs_opts);
+	snprintf(img, sizeof(img), "%s/full.img", dir);
+	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F -b 1024 -m 0 %s %s 8M >/dev/null", mkfs_opts,
+		 img);
+	TAP_EQ_INT(system(cmd), 0);
+	o.device_name = img;
+	fd = open(img, O_RDWR | O_CLOEXEC);
+	r = svc_fs_open(dup(fd), &o, &fs, why, sizeof(why));
+	TAP_EQ_INT(r, 0);
+	if (r < 0) {
+		tap_diag(why);
+		close(fd);
+		return;
+	}
+	bs = fs->blocksize;
+	last = ext2fs_blocks_count(fs->fs->super) - 1;
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "d", 0755, &cred, &d), 0);
+	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "x", S_IFREG | 0644, 0, &cred, &x), 0);
+	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "y", S_IFREG | 0644, 0, &cred, &y), 0);
+	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "fill", S_IFREG | 0644, 0, &cred, &fill), 0);
+
+	/* The last block into 'y', all others into 'fill', then names into 'd' until it cannot
+	 * grow. */
+	map_last_block(fs, y);
+	while (chunk > 0) {
+		r = ext4_fallocate(fs, fill, 0, off, chunk * bs, true);
+		if (r == 0)
+			off += chunk * bs;
+		else if (r == -ENOSPC)
+			chunk /= 2;
+		else
+			break;
+	}
+	TAP_EQ_INT(r, -ENOSPC);
+	for (i = 0; i < 10000; i++) {
+		snprintf(name, sizeof(name), "%0200u", i);
+		r = ext4_mknod(fs, d, name, S_IFREG | 0644, 0, &cred, &ino);
+		if (r < 0)
+			break;
+	}
+	TAP_EQ_INT(r, -ENOSPC);
+	TAP_EQ_INT(ext2fs_free_blocks_count(fs->fs->super), 0);
+	TAP_EQ_INT(ext4_inode_read(fs, y, &inode), 0);
+	TAP_EQ_INT(ext4_truncate(fs, y, &inode, 0), 0);
+	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
+	before = free_counts(fs);
+	TAP_EQ_INT(before.blocks, 1);
+	TAP_EQ_INT(fs->fs->super->s_state & EXT2_ERROR_FS, 0);
+
+	/* The new inode got the last block, its name then found no room: the name that did not
+	 * fit above, as 'd' is an htree by now and other names may hash to a leaf with room. */
+	TAP_EQ_INT(ext4_mkdir(fs, d, name, 0755, &cred, &ino), -ENOSPC);
+	same_counts(fs, &before, "mkdir into a full directory");
+	memset(target, 't', sizeof(target) - 1);
+	target[sizeof(target) - 1] = 0;
+	TAP_EQ_INT(ext4_symlink(fs, d, name, target, &cred, &ino), -ENOSPC);
+	same_counts(fs, &before, "symlink (block target) into a full directory");
+
+	/* Whatever holds the last block must be able to give it back. */
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "holder", 0755, &cred, &ino), 0);
+	TAP_EQ_INT(ext2fs_free_blocks_count(fs->fs->super), 0);
+	/* No block left at all: what needs none but the name's (the inode alone must come
+	 * back), and what needs one of its own. */
+	before = free_counts(fs);
+	TAP_EQ_INT(ext4_symlink(fs, d, name, "short", &cred, &ino), -ENOSPC);
+	same_counts(fs, &before, "symlink (inline target) into a full directory");
+	TAP_EQ_INT(ext4_mknod(fs, d, name, S_IFREG | 0644, 0, &cred, &ino), -ENOSPC);
+	same_counts(fs, &before, "create into a full directory");
+	TAP_EQ_INT(ext4_mknod(fs, d, name, S_IFIFO | 0644, 0, &cred, &ino), -ENOSPC);
+	same_counts(fs, &before, "mknod into a full directory");
+	TAP_EQ_INT(ext4_link(fs, fill, d, name), -ENOSPC);
+	same_counts(fs, &before, "link into a full directory");
+	TAP_EQ_INT(ext4_inode_read(fs, fill, &inode), 0);
+	TAP_EQ_INT(inode.i_links_count, 1);
+	TAP_EQ_INT(ext4_rename(fs, EXT2_ROOT_INO, "x", d, name, 0), -ENOSPC);
+	same_counts(fs, &before, "rename into a full directory");
+	TAP_EQ_INT(ext4_dir_lookup(fs, EXT2_ROOT_INO, "x", &found), 0);
+	TAP_EQ_INT(found, x);
+	TAP_EQ_INT(ext4_dir_lookup(fs, d, name, &found), -ENOENT);
+	memset(value, 'v', sizeof(value));
+	TAP_EQ_INT(ext4_setxattr(fs, x, "user.big", value, sizeof(value), 0), -ENOSPC);
+	same_counts(fs, &before, "xattr set on a full filesystem");
+	TAP_EQ_INT(ext4_getxattr(fs, x, "user.big", NULL, 0, &vsize), -ENODATA);
+	TAP_EQ_INT(ext4_symlink(fs, EXT2_ROOT_INO, "s", target, &cred, &ino), -ENOSPC);
+	same_counts(fs, &before, "symlink (block target) on a full filesystem");
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "e", 0755, &cred, &ino), -ENOSPC);
+	same_counts(fs, &before, "mkdir on a full filesystem");
+	TAP_EQ_INT(ext4_rmdir(fs, EXT2_ROOT_INO, "holder"), 0);
+	TAP_EQ_INT(ext2fs_free_blocks_count(fs->fs->super), 1);
+	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
+
+	/* A file's data on the last block (truncated above): punched, deleted. */
+	map_last_block(fs, y);
+	TAP_EQ_INT(ext4_fallocate(fs, y, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, 0, bs, true),
+		   0);
+	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
+	map_last_block(fs, y);
+	TAP_EQ_INT(ext4_unlink(fs, EXT2_ROOT_INO, "y"), 0);
+	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
+	TAP_EQ_INT(ext2fs_free_blocks_count(fs->fs->super), 1);
+	TAP_EQ_INT(fs->fs->super->s_state & EXT2_ERROR_FS, 0);
+
+	TAP_EQ_INT(svc_fs_close(fs), 0);
+	close(fd);
+	r = sh("e2fsck -fn %s >%s.fsck 2>&1", img, img);
+	TAP_EQ_INT(r, 0);
+	if (r != 0)
+		(void)!sh("grep -v '^Pass' %s.fsck | head -20 | sed 's/^/# /'%s", img, "");
+}
+
 int main(void)
 {
 	char img[256], tree[256];
@@ -221,6 +410,9 @@ int main(void)
 	snprintf(tree, sizeof(tree), "%s/otree", dir);
 	TAP_EQ_INT(sh("mkdir -p %s%s", tree, ""), 0);
 	orphans(tree);
+
+	full_fs("-O ^metadata_csum");
+	full_fs("");
 
 	snprintf(tree, sizeof(tree), "rm -rf %s", dir);
 	(void)!system(tree);
