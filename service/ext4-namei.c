@@ -113,6 +113,62 @@ static int ext4_dir_touch(struct svc_fs *sfs, ext2_ino_t dir, int nlink_delta)
 	return ext4_inode_write(sfs, dir, &inode);
 }
 
+/*
+ * One more block at the end of directory dir. Not ext2fs_expand_dir(): in libext2fs 1.47.0 it
+ * ignores a failure to map the block it took (an extent tree that must grow by a block the
+ * full filesystem does not have), and keeps that block allocated and counted in the
+ * directory's i_size and i_blocks though nothing maps it. Here the block is given back.
+ */
+static int ext4_expand_dir(struct svc_fs *sfs, ext2_ino_t dir)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_inode_large inode;
+	char *block = NULL;
+	uint64_t lblk;
+	blk64_t goal, blk = 0;
+	errcode_t err;
+	int r;
+
+	r = ext4_inode_read(sfs, dir, &inode);
+	if (r < 0)
+		return r;
+	/* An inline directory moves into a block: nothing like the above happens there. */
+	if (inode.i_flags & EXT4_INLINE_DATA_FL)
+		return ext4_errno(sfs, ext2fs_expand_dir(fs, dir), dir, "growing a directory");
+	lblk = ext4_inode_size(sfs, &inode) / sfs->blocksize;
+	goal = ext2fs_find_inode_goal(fs, dir, (struct ext2_inode *)&inode, lblk);
+	err = ext2fs_new_block2(fs, goal, NULL, &blk);
+	if (err)
+		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
+		       ext4_errno(sfs, err, dir, "allocating a directory block");
+	err = ext2fs_new_dir_block(fs, 0, 0, &block);
+	if (err)
+		return ext4_errno(sfs, err, dir, "making a directory block");
+	ext2fs_block_alloc_stats2(fs, blk, +1);
+	/* The empty block first, then the mapping that makes it the directory's. */
+	err = ext2fs_write_dir_block4(fs, blk, block, 0, dir);
+	ext2fs_free_mem(&block);
+	if (!err)
+		err = ext2fs_bmap2(fs, dir, (struct ext2_inode *)&inode, NULL, BMAP_SET, lblk, NULL,
+				   &blk);
+	if (err) {
+		ext2fs_block_alloc_stats2(fs, blk, -1);
+		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
+		       ext4_errno(sfs, err, dir, "mapping a directory block");
+	}
+	/* ext2fs_bmap2() wrote the inode if the extent tree changed. */
+	r = ext4_inode_read(sfs, dir, &inode);
+	if (r < 0)
+		return r;
+	r = ext4_inode_set_size(sfs, dir, &inode, (lblk + 1) * sfs->blocksize);
+	if (r < 0)
+		return r;
+	err = ext2fs_iblk_add_blocks(fs, (struct ext2_inode *)&inode, 1);
+	if (err)
+		return ext4_errno(sfs, err, dir, "counting a directory block");
+	return ext4_inode_write(sfs, dir, &inode);
+}
+
 /* Adds name -> ino to dir, growing the directory when it is full. */
 static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
 			  int ftype, const struct ext4_dir_hint *hint)
@@ -132,9 +188,12 @@ static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, 
 
 		if (r < 0)
 			return r;
-		err = r == 0 ? 0 : ext2fs_expand_dir(sfs->fs, dir);
-		if (err == 0)
-			err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
+		if (r > 0) {
+			r = ext4_expand_dir(sfs, dir);
+			if (r < 0)
+				return r;
+		}
+		err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
 	}
 	if (err == EXT2_ET_BLOCK_ALLOC_FAIL || err == EXT2_ET_DIR_NO_SPACE)
 		return -ENOSPC;

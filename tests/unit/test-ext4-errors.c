@@ -230,25 +230,102 @@ static void same_counts(struct svc_fs *fs, const struct free_counts *before, con
 	TAP_EQ_INT(fs->fs->super->s_state & EXT2_ERROR_FS, 0);
 }
 
+/* A new 8 MiB image dir/file (1 KiB blocks, no reserved blocks, mkfs_opts), opened read-write;
+ * NULL, after a failed check, if it does not open. */
+static struct svc_fs *new_image(const char *mkfs_opts, const char *file, char *ret_img, size_t size,
+				int *ret_fd)
+{
+	struct svc_fs_options o = { .read_only = false, .device_name = ret_img };
+	struct svc_fs *fs = NULL;
+	char cmd[512], why[512];
+	int r;
+
+	snprintf(ret_img, size, "%s/%s", dir, file);
+	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F -b 1024 -m 0 %s %s 8M >/dev/null", mkfs_opts,
+		 ret_img);
+	TAP_EQ_INT(system(cmd), 0);
+	*ret_fd = open(ret_img, O_RDWR | O_CLOEXEC);
+	r = svc_fs_open(dup(*ret_fd), &o, &fs, why, sizeof(why));
+	TAP_EQ_INT(r, 0);
+	if (r < 0) {
+		tap_diag(why);
+		close(*ret_fd);
+		return NULL;
+	}
+	return fs;
+}
+
+/* Closes fs and its fd; e2fsck -fn must find img clean (what it says goes to the TAP log). */
+static void close_and_check(struct svc_fs *fs, int fd, const char *img)
+{
+	int r;
+
+	TAP_EQ_INT(svc_fs_close(fs), 0);
+	close(fd);
+	r = sh("e2fsck -fn %s >%s.fsck 2>&1", img, img);
+	TAP_EQ_INT(r, 0);
+	if (r != 0)
+		(void)!sh("grep -v '^Pass' %s.fsck | head -20 | sed 's/^/# /'%s", img, "");
+}
+
 /*
- * Makes block 0 of the file ino the last block of the filesystem, as an allocation on an almost
- * full filesystem does (ext4_file_write() and ext4_fallocate() keep a margin of free blocks for
- * the extent tree, so they cannot be made to take a chosen block).
+ * Makes block lblk of the file ino the block pblk, as an allocation on an almost full
+ * filesystem may (ext4_file_write() and ext4_fallocate() keep a margin of free blocks for the
+ * extent tree, and choose the block themselves).
  */
-static void map_last_block(struct svc_fs *fs, ext2_ino_t ino)
+static void map_block(struct svc_fs *fs, ext2_ino_t ino, uint64_t lblk, blk64_t pblk)
 {
 	struct ext2_inode_large inode;
-	blk64_t last = ext2fs_blocks_count(fs->fs->super) - 1;
 
-	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
+	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, pblk), 0);
 	TAP_EQ_INT(ext4_inode_read(fs, ino, &inode), 0);
-	TAP_EQ_INT(ext2fs_bmap2(fs->fs, ino, (struct ext2_inode *)&inode, NULL, BMAP_SET, 0, NULL,
-				&last),
+	TAP_EQ_INT(ext2fs_bmap2(fs->fs, ino, (struct ext2_inode *)&inode, NULL, BMAP_SET, lblk,
+				NULL, &pblk),
 		   0);
-	ext2fs_block_alloc_stats2(fs->fs, last, +1);
+	ext2fs_block_alloc_stats2(fs->fs, pblk, +1);
 	TAP_EQ_INT(ext2fs_iblk_add_blocks(fs->fs, (struct ext2_inode *)&inode, 1), 0);
-	inode.i_size = fs->blocksize;
+	inode.i_size = (lblk + 1) * fs->blocksize;
 	TAP_EQ_INT(ext4_inode_write(fs, ino, &inode), 0);
+}
+
+static void map_last_block(struct svc_fs *fs, ext2_ino_t ino)
+{
+	map_block(fs, ino, 0, ext2fs_blocks_count(fs->fs->super) - 1);
+}
+
+/* Every free block into a new file 'fill' in the root, then names into a new directory 'd'
+ * (200-character names from 'first' on) until it cannot grow. ret_name: the name that did not
+ * fit. */
+static void fill_up(struct svc_fs *fs, unsigned int first, ext2_ino_t *ret_fill, ext2_ino_t *ret_d,
+		    char *ret_name, size_t size)
+{
+	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
+	uint64_t off = 0, chunk = 1024;
+	ext2_ino_t fill = 0, d = 0, ino;
+	int r;
+
+	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "fill", S_IFREG | 0644, 0, &cred, &fill), 0);
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "d", 0755, &cred, &d), 0);
+	*ret_fill = fill;
+	*ret_d = d;
+	while (chunk > 0) {
+		r = ext4_fallocate(fs, fill, 0, off, chunk * fs->blocksize, true);
+		if (r == 0)
+			off += chunk * fs->blocksize;
+		else if (r == -ENOSPC)
+			chunk /= 2;
+		else
+			break;
+	}
+	TAP_EQ_INT(r, -ENOSPC);
+	for (unsigned int i = first; i < first + 10000; i++) {
+		snprintf(ret_name, size, "%0200u", i);
+		r = ext4_mknod(fs, d, ret_name, S_IFREG | 0644, 0, &cred, &ino);
+		if (r < 0)
+			break;
+	}
+	TAP_EQ_INT(r, -ENOSPC);
+	TAP_EQ_INT(ext2fs_free_blocks_count(fs->fs->super), 0);
 }
 
 /*
@@ -262,61 +339,37 @@ static void map_last_block(struct svc_fs *fs, ext2_ino_t ino)
 static void full_fs(const char *mkfs_opts)
 {
 	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
-	struct svc_fs_options o = { .read_only = false };
-	char img[256], cmd[512], name[256], target[200], value[900];
+	char img[256], name[256], oname[256], target[200], value[900];
 	struct ext2_inode_large inode;
 	struct free_counts before;
 	struct svc_fs *fs = NULL;
-	ext2_ino_t d, x, y, fill, ino, found;
-	uint64_t off = 0, chunk = 1024;
+	ext2_ino_t d, x, y, fill, one, ino, found;
 	blk64_t last;
 	unsigned int bs, i;
 	size_t vsize;
-	char why[512];
-	int fd, r;
+	int fd;
 
 	tap_diag(mkfs_opts);
-	snprintf(img, sizeof(img), "%s/full.img", dir);
-	snprintf(cmd, sizeof(cmd), "mkfs.ext4 -q -F -b 1024 -m 0 %s %s 8M >/dev/null", mkfs_opts,
-		 img);
-	TAP_EQ_INT(system(cmd), 0);
-	o.device_name = img;
-	fd = open(img, O_RDWR | O_CLOEXEC);
-	r = svc_fs_open(dup(fd), &o, &fs, why, sizeof(why));
-	TAP_EQ_INT(r, 0);
-	if (r < 0) {
-		tap_diag(why);
-		close(fd);
+	fs = new_image(mkfs_opts, "full.img", img, sizeof(img), &fd);
+	if (!fs)
 		return;
-	}
 	bs = fs->blocksize;
 	last = ext2fs_blocks_count(fs->fs->super) - 1;
-	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "d", 0755, &cred, &d), 0);
 	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "x", S_IFREG | 0644, 0, &cred, &x), 0);
 	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "y", S_IFREG | 0644, 0, &cred, &y), 0);
-	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "fill", S_IFREG | 0644, 0, &cred, &fill), 0);
+	/* A one-block directory that four 200-character names fill: the fifth turns it into
+	 * an htree, which takes two more blocks. */
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "one", 0755, &cred, &one), 0);
+	for (i = 50000; i < 50004; i++) {
+		snprintf(oname, sizeof(oname), "%0200u", i);
+		TAP_EQ_INT(ext4_mknod(fs, one, oname, S_IFREG | 0644, 0, &cred, &ino), 0);
+	}
+	TAP_EQ_INT(ext4_inode_read(fs, one, &inode), 0);
+	TAP_EQ_INT(inode.i_size, bs);
 
-	/* The last block into 'y', all others into 'fill', then names into 'd' until it cannot
-	 * grow. */
+	/* The last block into 'y', all others into 'fill' and 'd'. */
 	map_last_block(fs, y);
-	while (chunk > 0) {
-		r = ext4_fallocate(fs, fill, 0, off, chunk * bs, true);
-		if (r == 0)
-			off += chunk * bs;
-		else if (r == -ENOSPC)
-			chunk /= 2;
-		else
-			break;
-	}
-	TAP_EQ_INT(r, -ENOSPC);
-	for (i = 0; i < 10000; i++) {
-		snprintf(name, sizeof(name), "%0200u", i);
-		r = ext4_mknod(fs, d, name, S_IFREG | 0644, 0, &cred, &ino);
-		if (r < 0)
-			break;
-	}
-	TAP_EQ_INT(r, -ENOSPC);
-	TAP_EQ_INT(ext2fs_free_blocks_count(fs->fs->super), 0);
+	fill_up(fs, 0, &fill, &d, name, sizeof(name));
 	TAP_EQ_INT(ext4_inode_read(fs, y, &inode), 0);
 	TAP_EQ_INT(ext4_truncate(fs, y, &inode, 0), 0);
 	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
@@ -332,6 +385,13 @@ static void full_fs(const char *mkfs_opts)
 	target[sizeof(target) - 1] = 0;
 	TAP_EQ_INT(ext4_symlink(fs, d, name, target, &cred, &ino), -ENOSPC);
 	same_counts(fs, &before, "symlink (block target) into a full directory");
+	snprintf(oname, sizeof(oname), "%0200u", 50004);
+	TAP_EQ_INT(ext4_mknod(fs, one, oname, S_IFREG | 0644, 0, &cred, &ino), -ENOSPC);
+	same_counts(fs, &before,
+		    "create into a full one-block directory (one block for the htree)");
+	TAP_EQ_INT(ext4_inode_read(fs, one, &inode), 0);
+	TAP_EQ_INT(inode.i_size, bs);
+	TAP_EQ_INT(inode.i_flags & EXT2_INDEX_FL, 0);
 
 	/* Whatever holds the last block must be able to give it back. */
 	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "holder", 0755, &cred, &ino), 0);
@@ -377,12 +437,78 @@ static void full_fs(const char *mkfs_opts)
 	TAP_EQ_INT(ext2fs_free_blocks_count(fs->fs->super), 1);
 	TAP_EQ_INT(fs->fs->super->s_state & EXT2_ERROR_FS, 0);
 
-	TAP_EQ_INT(svc_fs_close(fs), 0);
-	close(fd);
-	r = sh("e2fsck -fn %s >%s.fsck 2>&1", img, img);
-	TAP_EQ_INT(r, 0);
-	if (r != 0)
-		(void)!sh("grep -v '^Pass' %s.fsck | head -20 | sed 's/^/# /'%s", img, "");
+	close_and_check(fs, fd, img);
+}
+
+/* How many extents the root of ino's extent tree holds: -1 if it is not all in the inode. */
+static int root_extents(struct svc_fs *fs, ext2_ino_t ino)
+{
+	struct ext2_inode_large inode;
+	struct ext3_extent_header *eh = (struct ext3_extent_header *)inode.i_block;
+
+	if (ext4_inode_read(fs, ino, &inode) < 0 || ext2fs_le16_to_cpu(eh->eh_depth) != 0)
+		return -1;
+	return ext2fs_le16_to_cpu(eh->eh_entries);
+}
+
+/*
+ * A directory in four extents, the most the inode holds: one more block that does not follow
+ * the last needs a new extent block as well. With one block free, the directory may not keep
+ * the first and fail for want of the second (libext2fs's ext2fs_expand_dir() kept it).
+ */
+static void fragmented_dir(const char *mkfs_opts)
+{
+	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
+	struct ext2_inode_large inode;
+	struct free_counts before;
+	char img[256], name[256];
+	struct svc_fs *fs = NULL;
+	ext2_ino_t f, g, y, ino;
+	unsigned int i = 0, k = 0;
+	blk64_t pblk;
+	int fd, r;
+
+	tap_diag(mkfs_opts);
+	fs = new_image(mkfs_opts, "frag.img", img, sizeof(img), &fd);
+	if (!fs)
+		return;
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "f", 0755, &cred, &f), 0);
+	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "g", S_IFREG | 0644, 0, &cred, &g), 0);
+	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "y", S_IFREG | 0644, 0, &cred, &y), 0);
+	map_last_block(fs, y);
+	/* Before each growth of 'f', the block after its last one goes to 'g'. */
+	for (;;) {
+		TAP_EQ_INT(ext4_inode_read(fs, f, &inode), 0);
+		uint64_t nblocks = inode.i_size / fs->blocksize;
+
+		TAP_EQ_INT(ext2fs_bmap2(fs->fs, f, (struct ext2_inode *)&inode, NULL, 0,
+					nblocks - 1, NULL, &pblk),
+			   0);
+		if (!ext2fs_test_block_bitmap2(fs->fs->block_map, pblk + 1))
+			map_block(fs, g, k++, pblk + 1);
+		if (root_extents(fs, f) != 1 && root_extents(fs, f) != 2 && root_extents(fs, f) != 3)
+			break;
+		while (inode.i_size / fs->blocksize == nblocks) {
+			snprintf(name, sizeof(name), "%0200u", i++);
+			TAP_EQ_INT(ext4_mknod(fs, f, name, S_IFREG | 0644, 0, &cred, &ino), 0);
+			TAP_EQ_INT(ext4_inode_read(fs, f, &inode), 0);
+		}
+	}
+	TAP_EQ_INT(root_extents(fs, f), 4);
+	fill_up(fs, 100000, &g, &ino, name, sizeof(name));
+	TAP_EQ_INT(ext4_inode_read(fs, y, &inode), 0);
+	TAP_EQ_INT(ext4_truncate(fs, y, &inode, 0), 0);
+	before = free_counts(fs);
+	TAP_EQ_INT(before.blocks, 1);
+	for (r = 0; r == 0;) {
+		snprintf(name, sizeof(name), "%0200u", i++);
+		r = ext4_mknod(fs, f, name, S_IFREG | 0644, 0, &cred, &ino);
+		if (r == 0)
+			before = free_counts(fs);
+	}
+	TAP_EQ_INT(r, -ENOSPC);
+	same_counts(fs, &before, "a name into a directory of four extents");
+	close_and_check(fs, fd, img);
 }
 
 int main(void)
@@ -413,6 +539,7 @@ int main(void)
 
 	full_fs("-O ^metadata_csum");
 	full_fs("");
+	fragmented_dir("-O ^dir_index,^metadata_csum");
 
 	snprintf(tree, sizeof(tree), "rm -rf %s", dir);
 	(void)!system(tree);
