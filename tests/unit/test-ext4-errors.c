@@ -454,7 +454,8 @@ static int root_extents(struct svc_fs *fs, ext2_ino_t ino)
 /*
  * A directory in four extents, the most the inode holds: one more block that does not follow
  * the last needs a new extent block as well. With one block free, the directory may not keep
- * the first and fail for want of the second (libext2fs's ext2fs_expand_dir() kept it).
+ * the first and fail for want of the second. Linear (libext2fs's ext2fs_expand_dir() kept the
+ * block) and htree (ext2fs_link()'s dx_grow_tree() did).
  */
 static void fragmented_dir(const char *mkfs_opts)
 {
@@ -540,6 +541,8 @@ int main(void)
 	full_fs("-O ^metadata_csum");
 	full_fs("");
 	fragmented_dir("-O ^dir_index,^metadata_csum");
+	fragmented_dir("-O ^metadata_csum");
+	fragmented_dir("");
 
 	snprintf(tree, sizeof(tree), "rm -rf %s", dir);
 	(void)!system(tree);
