@@ -512,6 +512,43 @@ static void fragmented_dir(const char *mkfs_opts)
 	close_and_check(fs, fd, img);
 }
 
+/*
+ * The last block of the filesystem at the end of a file whose extent tree has a level below
+ * the inode (ext4_unmap_last_block() edits a leaf block, not the root): truncated off, then
+ * deleted.
+ */
+static void deep_last_block(void)
+{
+	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
+	struct ext2_inode_large inode;
+	struct ext3_extent_header *eh = (struct ext3_extent_header *)inode.i_block;
+	blk64_t b, last;
+	char img[256];
+	struct svc_fs *fs;
+	ext2_ino_t z;
+	int fd;
+
+	fs = new_image("", "deep.img", img, sizeof(img), &fd);
+	if (!fs)
+		return;
+	last = ext2fs_blocks_count(fs->fs->super) - 1;
+	TAP_EQ_INT(ext4_mknod(fs, EXT2_ROOT_INO, "z", S_IFREG | 0644, 0, &cred, &z), 0);
+	/* Every other logical block: one extent each, more than the inode holds. */
+	b = last / 2;
+	for (uint64_t l = 0; l < 12; l += 2, b += 3)
+		map_block(fs, z, l, b);
+	map_block(fs, z, 12, last);
+	TAP_EQ_INT(ext4_inode_read(fs, z, &inode), 0);
+	TAP_EQ_INT(ext2fs_le16_to_cpu(eh->eh_depth), 1);
+	TAP_EQ_INT(ext4_truncate(fs, z, &inode, 11 * fs->blocksize), 0);
+	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
+	map_block(fs, z, 12, last);
+	TAP_EQ_INT(ext4_unlink(fs, EXT2_ROOT_INO, "z"), 0);
+	TAP_EQ_INT(ext2fs_test_block_bitmap2(fs->fs->block_map, last), 0);
+	TAP_EQ_INT(fs->fs->super->s_state & EXT2_ERROR_FS, 0);
+	close_and_check(fs, fd, img);
+}
+
 int main(void)
 {
 	char img[256], tree[256];
@@ -543,6 +580,7 @@ int main(void)
 	fragmented_dir("-O ^dir_index,^metadata_csum");
 	fragmented_dir("-O ^metadata_csum");
 	fragmented_dir("");
+	deep_last_block();
 
 	snprintf(tree, sizeof(tree), "rm -rf %s", dir);
 	(void)!system(tree);
