@@ -704,9 +704,17 @@ int ext4_truncate(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *i
 		  uint64_t size)
 {
 	_cleanup_efile_ ext2_file_t file = NULL;
+	uint64_t bs = sfs->blocksize;
 	errcode_t err;
 	int r;
 
+	/* When the file loses a block, ext2fs_file_set_size2() frees it with ext2fs_punch(): see
+	 * ext4_unmap_last_block(). */
+	if ((size + bs - 1) / bs < (ext4_inode_size(sfs, inode) + bs - 1) / bs) {
+		r = ext4_unmap_last_block(sfs, ino, inode, (size + bs - 1) / bs, ~0ULL);
+		if (r < 0)
+			return r;
+	}
 	r = ext4_efile_open(sfs, ino, inode, EXT2_FILE_WRITE, &file);
 	if (r < 0)
 		return r;
@@ -961,11 +969,8 @@ int ext4_fallocate(struct svc_fs *sfs, ext2_ino_t ino, int mode, uint64_t off, u
 				r = ext4_zero_range(sfs, ino, last * bs, pend - last * bs);
 			if (r == 0 && last > first) {
 				r = ext4_inode_read(sfs, ino, &inode);
-				if (r == 0) {
-					err = ext2fs_punch(fs, ino, (struct ext2_inode *)&inode, NULL,
-							   first, last - 1);
-					r = ext4_errno(sfs, err, ino, "punching a hole");
-				}
+				if (r == 0)
+					r = ext4_punch(sfs, ino, &inode, first, last - 1);
 			}
 		}
 		if (r < 0)

@@ -165,9 +165,12 @@ int ext4_dir_make_indexed(struct svc_fs *sfs, ext2_ino_t dir)
 	if (!err)
 		err = ext2fs_bmap2(fs, dir, (struct ext2_inode *)&inode, NULL, BMAP_ALLOC, 2, NULL,
 				   &pblk2);
-	if (err)
-		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
-		       ext4_errno(sfs, err, dir, "allocating directory blocks");
+	if (err) {
+		r = -ENOSPC;
+		if (err != EXT2_ET_BLOCK_ALLOC_FAIL)
+			r = ext4_errno(sfs, err, dir, "allocating directory blocks");
+		goto unmap;
+	}
 	r = htree_fill_leaf(sfs, old, ents, 0, split, leaf);
 	if (r == 0) {
 		err = ext2fs_write_dir_block4(fs, pblk1, leaf, 0, dir);
@@ -180,7 +183,7 @@ int ext4_dir_make_indexed(struct svc_fs *sfs, ext2_ino_t dir)
 		r = ext4_errno(sfs, err, dir, "writing a directory block");
 	}
 	if (r < 0)
-		return r;
+		goto unmap;
 
 	/* "." keeps 12 bytes; ".." spans the rest of the block and hides the index. */
 	memcpy(root, old, 8 + 1);
@@ -217,6 +220,12 @@ int ext4_dir_make_indexed(struct svc_fs *sfs, ext2_ino_t dir)
 		return r;
 	ext4_dir_changed(sfs, dir);
 	return ext4_inode_write(sfs, dir, &inode);
+
+unmap:
+	/* Back to the one-block directory it was: with one block free, the first leaf took it
+	 * and the second found none; mapped past i_size, it would be nobody's to free. */
+	(void)ext4_punch(sfs, dir, &inode, 1, ~0ULL);
+	return r;
 }
 
 int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,

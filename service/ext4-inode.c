@@ -276,6 +276,88 @@ int ext4_inode_set_size(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_la
 	return ext4_errno(sfs, err, ino, "setting the size");
 }
 
+/*
+ * libext2fs 1.46.6 to 1.47.2 cannot free an extent that ends at the last block of the
+ * filesystem: punch_extent_blocks() checks start + count >= blocks_count where it means >, and
+ * checks only after the extent has left the tree. ext2fs_punch() then fails with
+ * EXT2_ET_BAD_BLOCK_NUM and the extent's blocks stay in use, owned by nothing (fixed upstream
+ * in July 2025, "libext2fs: fix off-by-one bug in punch_extent_blocks"; Debian 12 has 1.47.0).
+ * On a nearly full filesystem a new file or directory easily gets that block, and removing it,
+ * or abandoning it when its name did not fit, then leaked the block and the inode. So the one
+ * block is unmapped and freed here, and the ext2fs_punch() after this never meets it.
+ */
+int ext4_unmap_last_block(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+			  uint64_t start, uint64_t end)
+{
+	ext2_filsys fs = sfs->fs;
+	blk64_t last = ext2fs_blocks_count(fs->super) - 1;
+	ext2_extent_handle_t handle = NULL;
+	struct ext2fs_extent ext;
+	uint64_t lblk;
+	errcode_t err;
+
+	if (!(inode->i_flags & EXT4_EXTENTS_FL) || (inode->i_flags & EXT4_INLINE_DATA_FL) ||
+	    !ext2fs_test_block_bitmap2(fs->block_map, last))
+		return 0;
+	/* The handle works on *inode and writes it whenever the root of the tree changes. */
+	err = ext2fs_extent_open2(fs, ino, (struct ext2_inode *)inode, &handle);
+	if (err)
+		return ext4_errno(sfs, err, ino, "reading the extent tree");
+	for (err = ext2fs_extent_get(handle, EXT2_EXTENT_ROOT, &ext); err == 0;
+	     err = ext2fs_extent_get(handle, EXT2_EXTENT_NEXT, &ext))
+		if ((ext.e_flags & EXT2_EXTENT_FLAGS_LEAF) && ext.e_len > 0 &&
+		    ext.e_pblk + ext.e_len - 1 == last)
+			break;
+	if (err) {
+		ext2fs_extent_free(handle);
+		if (err == EXT2_ET_EXTENT_NO_NEXT || err == EXT2_ET_NO_CURRENT_NODE)
+			return 0;
+		return ext4_errno(sfs, err, ino, "reading the extent tree");
+	}
+	/* No extent reaches past the last block, so the last block ends this one. */
+	lblk = ext.e_lblk + ext.e_len - 1;
+	if (lblk < start || lblk > end) {
+		ext2fs_extent_free(handle);
+		return 0;
+	}
+	if (ext.e_len == 1) {
+		err = ext2fs_extent_delete(handle, 0);
+		if (!err) {
+			/* Nothing left to fix when the tree is now empty. */
+			err = ext2fs_extent_fix_parents(handle);
+			if (err == EXT2_ET_NO_CURRENT_NODE)
+				err = 0;
+		}
+	} else {
+		ext.e_len--;
+		err = ext2fs_extent_replace(handle, 0, &ext);
+		if (!err)
+			err = ext2fs_extent_fix_parents(handle);
+	}
+	ext2fs_extent_free(handle);
+	if (err)
+		return ext4_errno(sfs, err, ino, "unmapping the last block of the filesystem");
+	/* Unmapped before freed: a stop in between leaks a block for e2fsck, never shares one. */
+	ext2fs_block_alloc_stats2(fs, last, -1);
+	err = ext2fs_iblk_sub_blocks(fs, (struct ext2_inode *)inode, 1);
+	if (err)
+		return ext4_errno(sfs, err, ino, "counting the freed block");
+	return ext4_inode_write(sfs, ino, inode);
+}
+
+int ext4_punch(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode, uint64_t start,
+	       uint64_t end)
+{
+	errcode_t err;
+	int r;
+
+	r = ext4_unmap_last_block(sfs, ino, inode, start, end);
+	if (r < 0)
+		return r;
+	err = ext2fs_punch(sfs->fs, ino, (struct ext2_inode *)inode, NULL, start, end);
+	return ext4_errno(sfs, err, ino, "freeing blocks");
+}
+
 int ext4_inode_delete(struct svc_fs *sfs, ext2_ino_t ino)
 {
 	ext2_filsys fs = sfs->fs;
@@ -293,9 +375,9 @@ int ext4_inode_delete(struct svc_fs *sfs, ext2_ino_t ino)
 	/* A fast symlink keeps its target in i_block: nothing there to free. */
 	if (ext2fs_inode_has_valid_blocks2(fs, (struct ext2_inode *)&inode) ||
 	    (inode.i_flags & EXT4_INLINE_DATA_FL)) {
-		err = ext2fs_punch(fs, ino, (struct ext2_inode *)&inode, NULL, 0, ~0ULL);
-		if (err)
-			return ext4_errno(sfs, err, ino, "freeing the blocks of a deleted inode");
+		r = ext4_punch(sfs, ino, &inode, 0, ~0ULL);
+		if (r < 0)
+			return r;
 	}
 	if (ext2fs_file_acl_block(fs, (struct ext2_inode *)&inode)) {
 		err = ext2fs_free_ext_attr(fs, ino, &inode);

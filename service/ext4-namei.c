@@ -113,6 +113,144 @@ static int ext4_dir_touch(struct svc_fs *sfs, ext2_ino_t dir, int nlink_delta)
 	return ext4_inode_write(sfs, dir, &inode);
 }
 
+/*
+ * One more block at the end of directory dir. Not ext2fs_expand_dir(): in libext2fs 1.47.0 it
+ * ignores a failure to map the block it took (an extent tree that must grow by a block the
+ * full filesystem does not have), and keeps that block allocated and counted in the
+ * directory's i_size and i_blocks though nothing maps it. Here the block is given back.
+ */
+static int ext4_expand_dir(struct svc_fs *sfs, ext2_ino_t dir)
+{
+	ext2_filsys fs = sfs->fs;
+	struct ext2_inode_large inode;
+	char *block = NULL;
+	uint64_t lblk;
+	blk64_t goal, blk = 0;
+	errcode_t err;
+	int r;
+
+	r = ext4_inode_read(sfs, dir, &inode);
+	if (r < 0)
+		return r;
+	/* An inline directory moves into a block: nothing like the above happens there. */
+	if (inode.i_flags & EXT4_INLINE_DATA_FL)
+		return ext4_errno(sfs, ext2fs_expand_dir(fs, dir), dir, "growing a directory");
+	lblk = ext4_inode_size(sfs, &inode) / sfs->blocksize;
+	goal = ext2fs_find_inode_goal(fs, dir, (struct ext2_inode *)&inode, lblk);
+	err = ext2fs_new_block2(fs, goal, NULL, &blk);
+	if (err)
+		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
+		       ext4_errno(sfs, err, dir, "allocating a directory block");
+	err = ext2fs_new_dir_block(fs, 0, 0, &block);
+	if (err)
+		return ext4_errno(sfs, err, dir, "making a directory block");
+	ext2fs_block_alloc_stats2(fs, blk, +1);
+	/* The empty block first, then the mapping that makes it the directory's. */
+	err = ext2fs_write_dir_block4(fs, blk, block, 0, dir);
+	ext2fs_free_mem(&block);
+	if (!err)
+		err = ext2fs_bmap2(fs, dir, (struct ext2_inode *)&inode, NULL, BMAP_SET, lblk, NULL,
+				   &blk);
+	if (err) {
+		ext2fs_block_alloc_stats2(fs, blk, -1);
+		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
+		       ext4_errno(sfs, err, dir, "mapping a directory block");
+	}
+	/* ext2fs_bmap2() wrote the inode if the extent tree changed. */
+	r = ext4_inode_read(sfs, dir, &inode);
+	if (r < 0)
+		return r;
+	r = ext4_inode_set_size(sfs, dir, &inode, (lblk + 1) * sfs->blocksize);
+	if (r < 0)
+		return r;
+	err = ext2fs_iblk_add_blocks(fs, (struct ext2_inode *)&inode, 1);
+	if (err)
+		return ext4_errno(sfs, err, dir, "counting a directory block");
+	return ext4_inode_write(sfs, dir, &inode);
+}
+
+/*
+ * The blocks an htree directory's growth could take on an almost full filesystem, noted before
+ * ext2fs_link() so that a failed one can give back what it took: libext2fs 1.47.0 grows the
+ * tree through ext2fs_fallocate() (dx_grow_tree), which keeps the block it took when the extent
+ * tree then needs one more than the filesystem has. A growth takes one data block and, at
+ * worst, a new node at each level of the extent tree and a new level; one ext2fs_link() grows
+ * at most twice (an index node, then a leaf). With more free blocks than that, it cannot fail
+ * for want of one, and nothing is noted.
+ */
+#define EXT4_GROW_NOTE_MAX 16
+
+struct ext4_grow_note {
+	unsigned int n;
+	blk64_t blk[EXT4_GROW_NOTE_MAX];
+};
+
+static void ext4_grow_note(struct svc_fs *sfs, const struct ext2_inode_large *dinode,
+			   struct ext4_grow_note *ret)
+{
+	ext2_filsys fs = sfs->fs;
+	const struct ext3_extent_header *eh = (const struct ext3_extent_header *)dinode->i_block;
+	blk64_t b = fs->super->s_first_data_block, end = ext2fs_blocks_count(fs->super) - 1;
+
+	ret->n = 0;
+	if (!(dinode->i_flags & EXT2_INDEX_FL) || !(dinode->i_flags & EXT4_EXTENTS_FL) ||
+	    ext2fs_free_blocks_count(fs->super) > 2 * (ext2fs_le16_to_cpu(eh->eh_depth) + 3u))
+		return;
+	while (ret->n < EXT4_GROW_NOTE_MAX && b <= end &&
+	       ext2fs_find_first_zero_block_bitmap2(fs->block_map, b, end, &b) == 0)
+		ret->blk[ret->n++] = b++;
+}
+
+/* Whether blk is one of dir's blocks: data, or a node of its extent tree. */
+static bool ext4_dir_owns(struct svc_fs *sfs, ext2_ino_t dir, blk64_t blk)
+{
+	ext2_extent_handle_t handle = NULL;
+	struct ext2fs_extent ext;
+	bool owns = false;
+	errcode_t err;
+
+	if (ext2fs_extent_open(sfs->fs, dir, &handle))
+		return true; /* unsure: keep it, a leak is the lesser harm */
+	for (err = ext2fs_extent_get(handle, EXT2_EXTENT_ROOT, &ext); err == 0 && !owns;
+	     err = ext2fs_extent_get(handle, EXT2_EXTENT_NEXT, &ext)) {
+		if (ext.e_flags & EXT2_EXTENT_FLAGS_SECOND_VISIT)
+			continue;
+		if (ext.e_flags & EXT2_EXTENT_FLAGS_LEAF)
+			owns = blk >= ext.e_pblk && blk < ext.e_pblk + ext.e_len;
+		else
+			owns = blk == ext.e_pblk;
+	}
+	if (err && err != EXT2_ET_EXTENT_NO_NEXT && err != EXT2_ET_NO_CURRENT_NODE)
+		owns = true;
+	ext2fs_extent_free(handle);
+	return owns;
+}
+
+/* After a failed ext2fs_link(): the noted blocks taken since and not dir's go back. */
+static void ext4_grow_undo(struct svc_fs *sfs, ext2_ino_t dir, const struct ext4_grow_note *note)
+{
+	for (unsigned int i = 0; i < note->n; i++)
+		if (ext2fs_test_block_bitmap2(sfs->fs->block_map, note->blk[i]) &&
+		    !ext4_dir_owns(sfs, dir, note->blk[i]))
+			ext2fs_block_alloc_stats2(sfs->fs, note->blk[i], -1);
+}
+
+/* ext2fs_link(), without keeping a block a failed growth took. */
+static errcode_t ext4_link_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name,
+				 ext2_ino_t ino, int ftype)
+{
+	struct ext2_inode_large dinode;
+	struct ext4_grow_note note = { .n = 0 };
+	errcode_t err;
+
+	if (ext4_inode_read(sfs, dir, &dinode) == 0)
+		ext4_grow_note(sfs, &dinode, &note);
+	err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
+	if (err)
+		ext4_grow_undo(sfs, dir, &note);
+	return err;
+}
+
 /* Adds name -> ino to dir, growing the directory when it is full. */
 static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
 			  int ftype, const struct ext4_dir_hint *hint)
@@ -125,16 +263,19 @@ static int ext4_add_entry(struct svc_fs *sfs, ext2_ino_t dir, const char *name, 
 	ext4_dir_changed(sfs, dir);
 	if (r <= 0)
 		return r;
-	err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
+	err = ext4_link_entry(sfs, dir, name, ino, ftype);
 	if (err == EXT2_ET_DIR_NO_SPACE) {
 		/* Like the kernel: a one-block directory that fills up becomes an htree. */
 		r = ext4_dir_make_indexed(sfs, dir);
 
 		if (r < 0)
 			return r;
-		err = r == 0 ? 0 : ext2fs_expand_dir(sfs->fs, dir);
-		if (err == 0)
-			err = ext2fs_link(sfs->fs, dir, name, ino, ftype);
+		if (r > 0) {
+			r = ext4_expand_dir(sfs, dir);
+			if (r < 0)
+				return r;
+		}
+		err = ext4_link_entry(sfs, dir, name, ino, ftype);
 	}
 	if (err == EXT2_ET_BLOCK_ALLOC_FAIL || err == EXT2_ET_DIR_NO_SPACE)
 		return -ENOSPC;
@@ -608,20 +749,20 @@ static int ext4_symlink_inode(struct svc_fs *sfs, ext2_ino_t ino, const char *ta
 		eh->eh_max = ext2fs_cpu_to_le16((sizeof(inode.i_block) - sizeof(*eh)) /
 						sizeof(struct ext3_extent));
 	}
-	err = ext2fs_write_new_inode(fs, ino, (struct ext2_inode *)&inode);
-	if (err)
-		return ext4_errno(sfs, err, ino, "writing the new inode");
-	ext2fs_inode_alloc_stats2(fs, ino, +1, 0);
-
 	buf = calloc(1, sfs->blocksize);
 	if (!buf)
 		return -ENOMEM;
 	memcpy(buf, target, len);
+	/* The block is found before the inode is taken: on a full filesystem nothing is. */
 	err = ext2fs_new_block2(fs, ext2fs_find_inode_goal(fs, ino, (struct ext2_inode *)&inode, 0),
 				NULL, &blk);
 	if (err)
 		return err == EXT2_ET_BLOCK_ALLOC_FAIL ? -ENOSPC :
 		       ext4_errno(sfs, err, ino, "allocating a symlink block");
+	err = ext2fs_write_new_inode(fs, ino, (struct ext2_inode *)&inode);
+	if (err)
+		return ext4_errno(sfs, err, ino, "writing the new inode");
+	ext2fs_inode_alloc_stats2(fs, ino, +1, 0);
 	ext2fs_block_alloc_stats2(fs, blk, +1);
 	/* The target first, then the mapping that makes it the inode's. */
 	err = io_channel_write_blk64(fs->io, blk, 1, buf);
@@ -674,13 +815,14 @@ int ext4_symlink(struct svc_fs *sfs, ext2_ino_t dir, const char *name, const cha
 		return err == EXT2_ET_INODE_ALLOC_FAIL ? -ENOSPC :
 		       ext4_errno(sfs, err, dir, "allocating an inode");
 	r = ext4_symlink_inode(sfs, ino, target);
-	if (r < 0)
-		return r;
-	r = ext4_finish_new(sfs, ino, mode, uid, gid);
+	if (r == 0)
+		r = ext4_finish_new(sfs, ino, mode, uid, gid);
 	if (r == 0)
 		r = ext4_add_entry(sfs, dir, name, ino, EXT2_FT_SYMLINK, &hint);
 	if (r < 0) {
-		ext4_abandon(sfs, ino);
+		/* Unless ext4_symlink_inode() failed before it took the inode. */
+		if (ext2fs_test_inode_bitmap2(fs->inode_map, ino))
+			ext4_abandon(sfs, ino);
 		return r;
 	}
 	r = ext4_dir_touch(sfs, dir, 0);

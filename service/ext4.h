@@ -181,6 +181,15 @@ uint32_t ext4_inode_gid(const struct ext2_inode_large *inode);
 /* Sets i_size (and i_size_high) the way libext2fs does, turning on large_file if needed. */
 int ext4_inode_set_size(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
 			uint64_t size);
+/* Unmaps and frees the blocks [start, end] of ino (ext2fs_punch(), end ~0: all); *inode is
+ * updated and written. */
+int ext4_punch(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode, uint64_t start,
+	       uint64_t end);
+/* The part of ext4_punch() that works around libext2fs 1.47.0: the last block of the
+ * filesystem, if ino maps it in [start, end], is freed. For callers whose libext2fs function
+ * punches internally (ext2fs_file_set_size2()). */
+int ext4_unmap_last_block(struct svc_fs *sfs, ext2_ino_t ino, struct ext2_inode_large *inode,
+			  uint64_t start, uint64_t end);
 /* Frees the blocks, extended attributes and the inode itself of an inode with no links. */
 int ext4_inode_delete(struct svc_fs *sfs, ext2_ino_t ino);
 /* The relatime/strictatime/noatime decision after a read of the inode. */
