@@ -38,7 +38,9 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-	struct svc_fs_options opts = { .read_only = true, .busy_poll_us = SVC_BUSY_POLL_DEFAULT_US };
+	struct svc_fs_options opts = { .read_only = true,
+				       .busy_poll_us = SVC_BUSY_POLL_DEFAULT_US,
+				       .read_threads = SVC_READ_THREADS_DEFAULT };
 	bool service = false, contained = false;
 	char **rest;
 	int nrest = 0;
