@@ -52,6 +52,10 @@ struct svc_fs_options {
 	 * several readers) wait for the device together; 0 reads under the lock. main() sets
 	 * SVC_READ_THREADS_DEFAULT. */
 	unsigned int read_threads;
+	/* Test builds only (FUSE4FS_TEST_READ_DELAY_US): every read goes to the pool, whose
+	 * threads wait this long before reading the device, so that a test can free and reuse
+	 * blocks while reads of them are in flight. 0 in a release. */
+	unsigned int test_read_delay_us;
 	/* Added for svc_fs_open()'s messages ("'NAME' does not hold ..."); NULL: "the device". */
 	const char *device_name;
 };

@@ -96,7 +96,8 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 		  conn->max_readahead);
 	/* Here, not at open: only a session has requests to answer from other threads. */
 	if (sfs->opts.read_threads > 0) {
-		int r = read_pool_new(sfs->device_fd, sfs->opts.read_threads, &sfs->read_pool);
+		int r = read_pool_new(sfs->device_fd, sfs->opts.read_threads,
+				      sfs->opts.test_read_delay_us, &sfs->read_pool);
 
 		if (r < 0)
 			log_warning_errno(r,

@@ -26,6 +26,7 @@ struct read_pool {
 	/* preadv2(RWF_NOWAIT) is refused here (a device or kernel without it): no reads from
 	 * memory in the worker, the pool does them all. Only the worker reads or sets it. */
 	bool no_nowait;
+	unsigned int test_delay_us;
 	unsigned int nthreads;
 	pthread_t threads[];
 };
@@ -93,6 +94,8 @@ static void *read_pool_thread(void *arg)
 			p->tail = NULL;
 		pthread_mutex_unlock(&p->lock);
 
+		if (p->test_delay_us)
+			usleep(p->test_delay_us);
 		r = read_job_run(p->fd, job, 0);
 
 		/* The blocks are read: a block freed from now on cannot reach this reply. */
@@ -111,7 +114,8 @@ static void *read_pool_thread(void *arg)
 	}
 }
 
-int read_pool_new(int fd, unsigned int nthreads, struct read_pool **ret)
+int read_pool_new(int fd, unsigned int nthreads, unsigned int test_delay_us,
+		  struct read_pool **ret)
 {
 	struct read_pool *p;
 	sigset_t all, old;
@@ -123,6 +127,7 @@ int read_pool_new(int fd, unsigned int nthreads, struct read_pool **ret)
 	if (!p)
 		return -ENOMEM;
 	p->fd = fd;
+	p->test_delay_us = test_delay_us;
 	pthread_mutex_init(&p->lock, NULL);
 	pthread_cond_init(&p->work, NULL);
 	pthread_cond_init(&p->idle, NULL);
@@ -150,7 +155,7 @@ bool read_pool_read_cached(struct read_pool *p, struct read_job *job)
 {
 	int r;
 
-	if (p->no_nowait)
+	if (p->no_nowait || p->test_delay_us)
 		return false;
 	r = read_job_run(p->fd, job, RWF_NOWAIT);
 	if (r == -EOPNOTSUPP || r == -ENOSYS || r == -EINVAL) {

@@ -46,8 +46,10 @@ struct read_job {
 
 struct read_pool;
 
-/* nthreads threads reading from fd (which must outlive the pool). */
-int read_pool_new(int fd, unsigned int nthreads, struct read_pool **ret);
+/* nthreads threads reading from fd (which must outlive the pool). test_delay_us: see
+ * svc_fs_options.test_read_delay_us (0 but in tests). */
+int read_pool_new(int fd, unsigned int nthreads, unsigned int test_delay_us,
+		  struct read_pool **ret);
 /*
  * Reads what the page cache holds of job's runs without waiting for the device (RWF_NOWAIT):
  * true when all of it was there. A read served from memory is then answered at once by the
