@@ -574,6 +574,10 @@ int svc_fs_close(struct svc_fs *sfs)
 
 	if (!sfs)
 		return 0;
+	/* op_destroy() ended it already, unless the session never did: no pool thread may
+	 * outlive the device fd. */
+	read_pool_free(sfs->read_pool);
+	sfs->read_pool = NULL;
 	if (sfs->rw) {
 		ext4_open_put_all(sfs);
 		/* No orphans left now; clean again as it was at mount. */
