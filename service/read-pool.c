@@ -2,6 +2,9 @@
 /*
  * The read pool (read-pool.h). The threads sleep on a condition variable while the queue is
  * empty: they do not spin (the session's worker already busy-polls one CPU, session-io.c).
+ * They reply with fuse_reply_buf() while the worker answers other requests: libfuse allows a
+ * reply from any thread, and the session's writev (session-io.c) is one writev() of a whole
+ * reply, which /dev/fuse takes atomically.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -114,8 +117,7 @@ static void *read_pool_thread(void *arg)
 	}
 }
 
-int read_pool_new(int fd, unsigned int nthreads, unsigned int test_delay_us,
-		  struct read_pool **ret)
+int read_pool_new(int fd, unsigned int nthreads, unsigned int test_delay_us, struct read_pool **ret)
 {
 	struct read_pool *p;
 	sigset_t all, old;
