@@ -136,6 +136,22 @@ static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *r
 			o_fs->busy_poll_us = (unsigned int)us;
 			continue;
 		}
+		/* Ours: the read pool (read-pool.h). */
+		if (strncmp(o, "read_threads=", 13) == 0) {
+			char *end;
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(o + 13, &end, 10);
+			if (errno || end == o + 13 || *end || o[13] == '-' ||
+			    n > SVC_READ_THREADS_MAX) {
+				log_error("Option '%s': give the number of read threads, 0 to %u",
+					  o, SVC_READ_THREADS_MAX);
+				return -EINVAL;
+			}
+			o_fs->read_threads = (unsigned int)n;
+			continue;
+		}
 		if (strncmp(o, "fsname=", 7) == 0 || strncmp(o, "subtype=", 8) == 0) {
 			log_error("Option '%s' is not allowed: fuse4fs sets it", o);
 			return -EINVAL;

@@ -17,6 +17,7 @@
 
 #include "ext4.h"
 #include "log.h"
+#include "read-pool.h"
 
 struct ext4_file {
 	ext2_ino_t ino;
@@ -242,6 +243,86 @@ int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t
 		return r;
 	ext4_inode_accessed(sfs, f->ino);
 	*ret_len = done;
+	return 0;
+}
+
+int ext4_file_map_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
+		       struct read_job *job)
+{
+	ext2_filsys fs = sfs->fs;
+	ext2_extent_handle_t handle = NULL;
+	struct ext2_inode_large inode;
+	struct ext2fs_extent ext;
+	uint64_t bs = sfs->blocksize, isize, end, first, cur, last;
+	unsigned int nruns = 0;
+	errcode_t err;
+	int r;
+
+	/* The replayed journal of a read-only mount is only seen through the io channel. */
+	if (sfs->overlay || size == 0 || off % bs != 0)
+		return 1;
+	r = ext4_inode_read(sfs, f->ino, &inode);
+	if (r < 0)
+		return r;
+	if (!LINUX_S_ISREG(inode.i_mode) || !(inode.i_flags & EXT4_EXTENTS_FL) ||
+	    (inode.i_flags & EXT4_INLINE_DATA_FL))
+		return 1;
+	isize = EXT2_I_SIZE(&inode);
+	if (off >= isize)
+		return 1;
+	end = isize - off < size ? isize : off + size;
+	first = off / bs;
+	last = (end + bs - 1) / bs; /* the block holding EOF is read whole, replied in part */
+
+	err = ext2fs_extent_open2(fs, f->ino, (struct ext2_inode *)&inode, &handle);
+	if (err)
+		return 1;
+	cur = first;
+	err = ext2fs_extent_goto2(handle, 0, cur);
+	if (!err)
+		err = ext2fs_extent_get(handle, EXT2_EXTENT_CURRENT, &ext);
+	while (!err && cur < last) {
+		uint64_t n, pblk;
+
+		if (!(ext.e_flags & EXT2_EXTENT_FLAGS_LEAF) ||
+		    (ext.e_flags & EXT2_EXTENT_FLAGS_UNINIT) || ext.e_lblk > cur ||
+		    ext.e_lblk + ext.e_len <= cur || ext.e_pblk == 0 ||
+		    ext.e_pblk + ext.e_len > ext2fs_blocks_count(fs->super))
+			break;
+		n = ext.e_lblk + ext.e_len - cur;
+		if (n > last - cur)
+			n = last - cur;
+		pblk = ext.e_pblk + (cur - ext.e_lblk);
+		/* Written since the last flush: libext2fs may still hold it (io-cache.c). */
+		if (io_cache_pending(fs->io, pblk, n))
+			break;
+		if (nruns > 0 &&
+		    job->runs[nruns - 1].off + job->runs[nruns - 1].len == pblk * bs) {
+			job->runs[nruns - 1].len += (size_t)(n * bs);
+		} else {
+			if (nruns == READ_JOB_MAX_RUNS)
+				break;
+			job->runs[nruns].off = pblk * bs;
+			job->runs[nruns].len = (size_t)(n * bs);
+			nruns++;
+		}
+		cur += n;
+		if (cur < last)
+			err = ext2fs_extent_get(handle, EXT2_EXTENT_NEXT_LEAF, &ext);
+	}
+	ext2fs_extent_free(handle);
+	/* A hole, an unwritten extent, the tree's end, too many pieces: the synchronous path. */
+	if (cur < last)
+		return 1;
+	job->nruns = nruns;
+	job->len = (size_t)(end - off);
+	/* As ext4_read_blocks_fast(): a sequential reader's next request finds its blocks in
+	 * memory. */
+	if ((last - first) * bs >= EXT4_READ_HINT_MIN)
+		(void)posix_fadvise(sfs->device_fd,
+				    (off_t)(job->runs[nruns - 1].off + job->runs[nruns - 1].len),
+				    EXT4_READ_HINT_BYTES, POSIX_FADV_WILLNEED);
+	ext4_inode_accessed(sfs, f->ino);
 	return 0;
 }
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "ext4.h"
+#include "read-pool.h"
 #include "journal.h"
 #include "log.h"
 
@@ -434,6 +435,29 @@ uint64_t ext4_max_file_size(struct svc_fs *sfs, const struct ext2_inode_large *i
 	return blocks << bits;
 }
 
+/*
+ * libext2fs calls these for every block it marks free or in use (ext2fs_block_alloc_stats2()
+ * and _range(): truncate, punch, the deletion of an inode, extent tree and xattr blocks). A
+ * block freed while the read pool reads it could be allocated to another file and written,
+ * and the reader would get that file's data: so a free waits until the reads queued so far
+ * are done. The lock is held here; pool threads never take it, so the wait ends.
+ */
+static void ext4_block_alloc_stats(ext2_filsys fs, blk64_t blk, int inuse)
+{
+	struct svc_fs *sfs = fs->priv_data;
+
+	if (inuse < 0 && sfs)
+		read_pool_wait_idle(sfs->read_pool);
+}
+
+static void ext4_block_alloc_stats_range(ext2_filsys fs, blk64_t blk, blk_t num, int inuse)
+{
+	struct svc_fs *sfs = fs->priv_data;
+
+	if (inuse < 0 && sfs)
+		read_pool_wait_idle(sfs->read_pool);
+}
+
 int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs **ret,
 		char *why, size_t why_size)
 {
@@ -497,6 +521,11 @@ int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs 
 
 	sfs->fs = fs;
 	sfs->blocksize = fs->blocksize;
+	/* Before anything can free a block (the orphan cleanup of a read-write open). libext2fs
+	 * sets no hooks of its own: there is nothing to chain to. */
+	fs->priv_data = sfs;
+	ext2fs_set_block_alloc_stats_callback(fs, ext4_block_alloc_stats, NULL);
+	ext2fs_set_block_alloc_stats_range_callback(fs, ext4_block_alloc_stats_range, NULL);
 	for (int i = 0; i < 4; i++)
 		sfs->hash_seed[i] = fs->super->s_hash_seed[i];
 	sfs->unsigned_hash = fs->super->s_flags & EXT2_FLAGS_UNSIGNED_HASH;
@@ -545,6 +574,10 @@ int svc_fs_close(struct svc_fs *sfs)
 
 	if (!sfs)
 		return 0;
+	/* op_destroy() ended it already, unless the session never did: no pool thread may
+	 * outlive the device fd. */
+	read_pool_free(sfs->read_pool);
+	sfs->read_pool = NULL;
 	if (sfs->rw) {
 		ext4_open_put_all(sfs);
 		/* No orphans left now; clean again as it was at mount. */

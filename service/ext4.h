@@ -21,6 +21,8 @@
 #define EXT4_NAME_MAX 255
 
 struct journal_overlay;
+struct read_job;
+struct read_pool;
 
 struct svc_fs {
 	ext2_filsys fs;
@@ -69,6 +71,10 @@ struct svc_fs {
 
 	/* The FUSE session, for telling the kernel what it cached is stale (ops.c). */
 	struct fuse_session *se;
+	/* The threads that read file data without the lock (read-pool.h), from op_init to
+	 * op_destroy; NULL: every read is done under the lock. A block freed while they read
+	 * waits for them first (ext4-fs.c's allocation hooks). */
+	struct read_pool *read_pool;
 
 	/* Read-write state. */
 	int device_fd;
@@ -140,6 +146,10 @@ extern io_manager io_cache_manager;
  * manager's channel. */
 bool io_cache_data(io_channel io, bool on);
 int io_cache_get_stats(io_channel io, struct io_cache_stats *ret);
+/* Whether any of the blocks [block, block + count) was written since the last flush, so that
+ * the inner channel may still hold it unwritten (or io is not a cache channel: unknown, true).
+ * A read of the device fd itself must not be used for such blocks. */
+bool io_cache_pending(io_channel io, uint64_t block, uint64_t count);
 /* 1 and the cached copy of block in buf (one block), 0 if not cached. */
 int io_cache_peek(io_channel io, uint64_t block, void *buf);
 /*
@@ -304,6 +314,16 @@ void ext4_file_set_privileged(struct ext4_file *f, bool privileged);
 bool ext4_file_privileged(const struct ext4_file *f);
 int ext4_file_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size, char *buf,
 		   size_t *ret_len);
+/*
+ * Maps a read to the device, for the read pool (read-pool.h): 0 and job's runs, len and buf
+ * (which must have room for size rounded up to whole blocks) filled when [off, off + size)
+ * up to the end of the file is whole blocks covered by initialized extents whose current
+ * contents are on the device; the access time is updated as ext4_file_read() does. 1: read
+ * it with ext4_file_read() (a hole, inline data, the journal overlay, EOF, ...). The caller
+ * must submit the job before releasing the lock.
+ */
+int ext4_file_map_read(struct svc_fs *sfs, struct ext4_file *f, uint64_t off, size_t size,
+		       struct read_job *job);
 void ext4_file_close(struct svc_fs *sfs, struct ext4_file *f);
 /* Writes buf at off (append: at the end of the file); *ret_len is what was written.
  * *ret_allocated: whether the file's block count changed (st_blocks); set on an error too.

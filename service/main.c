@@ -38,11 +38,20 @@ static void help(void)
 
 int main(int argc, char **argv)
 {
-	struct svc_fs_options opts = { .read_only = true, .busy_poll_us = SVC_BUSY_POLL_DEFAULT_US };
+	struct svc_fs_options opts = { .read_only = true,
+				       .busy_poll_us = SVC_BUSY_POLL_DEFAULT_US,
+				       .read_threads = SVC_READ_THREADS_DEFAULT };
 	bool service = false, contained = false;
 	char **rest;
 	int nrest = 0;
 
+#ifdef F4_TEST_HOOKS
+	/* Test builds only (meson -Dtest_hooks=true, never a release): the read pool's race
+	 * window made wide for tests/integration/test-read-parallel.sh. */
+	if (getenv("FUSE4FS_TEST_READ_DELAY_US"))
+		opts.test_read_delay_us =
+		    (unsigned int)strtoul(getenv("FUSE4FS_TEST_READ_DELAY_US"), NULL, 10);
+#endif
 	/* Our switches may appear anywhere; everything else is direct mode's, in order. */
 	rest = calloc((size_t)argc + 1, sizeof(*rest));
 	if (!rest)

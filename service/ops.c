@@ -30,6 +30,7 @@
 #include "ext4.h"
 #include "log.h"
 #include "ops-internal.h"
+#include "read-pool.h"
 #include "session-io.h"
 
 #define SVC_CACHE_TIMEOUT 3600.0
@@ -94,6 +95,31 @@ static void op_init(void *userdata, struct fuse_conn_info *conn)
 	log_debug("FUSE %u.%u, capable 0x%x, want 0x%x, max_read %u, max_readahead %u",
 		  conn->proto_major, conn->proto_minor, conn->capable, conn->want, conn->max_read,
 		  conn->max_readahead);
+	/* Here, not at open: only a session has requests to answer from other threads. */
+	if (sfs->opts.read_threads > 0) {
+		int r = read_pool_new(sfs->device_fd, sfs->opts.read_threads,
+				      sfs->opts.test_read_delay_us, &sfs->read_pool);
+
+		if (r < 0)
+			log_warning_errno(r,
+					  "Could not start %u read threads; reading under the lock",
+					  sfs->opts.read_threads);
+	}
+}
+
+/* The session's end (unmount, or fuse_session_destroy()): every queued read is answered
+ * before the session and the svc_fs go away. */
+static void op_destroy(void *userdata)
+{
+	struct svc_fs *sfs = userdata;
+	struct read_pool *p;
+
+	{
+		FS_LOCKED(sfs);
+		p = sfs->read_pool;
+		sfs->read_pool = NULL;
+	}
+	read_pool_free(p);
 }
 
 static int do_entry(struct svc_fs *sfs, ext2_ino_t ino, struct fuse_entry_param *ret)
@@ -402,6 +428,7 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 {
 	struct svc_fs *sfs = req_fs(req);
 	struct ext4_file *f = (struct ext4_file *)(uintptr_t)fi->fh;
+	_cleanup_free_ struct read_job *job = NULL;
 	_cleanup_free_ char *buf = NULL;
 	size_t len = 0;
 	int r;
@@ -410,14 +437,32 @@ static void op_read(fuse_req_t req, fuse_ino_t ino, size_t size, off_t off,
 		fuse_reply_err(req, EINVAL);
 		return;
 	}
-	buf = malloc(size ? size : 1);
+	/* Room for whole blocks: the read pool reads the block that holds EOF whole. */
+	buf = malloc(size ? (size + sfs->blocksize - 1) / sfs->blocksize * sfs->blocksize : 1);
 	if (!buf) {
 		fuse_reply_err(req, ENOMEM);
 		return;
 	}
+	if (sfs->read_pool)
+		job = calloc(1, sizeof(*job));
 	{
 		FS_LOCKED(sfs);
-		r = ext4_file_read(sfs, f, (uint64_t)off, size, buf, &len);
+		r = 1;
+		if (job) {
+			job->req = req;
+			job->buf = buf;
+			r = ext4_file_map_read(sfs, f, (uint64_t)off, size, job);
+			if (r == 0 && !read_pool_read_cached(sfs->read_pool, job)) {
+				/* Under the lock, so that a block freed after this waits for it. */
+				TAKE_PTR(buf);
+				read_pool_submit(sfs->read_pool, TAKE_PTR(job));
+				return;
+			}
+			if (r == 0)
+				len = job->len; /* all of it was in memory: answered here */
+		}
+		if (r != 0)
+			r = ext4_file_read(sfs, f, (uint64_t)off, size, buf, &len);
 	}
 	if (r < 0)
 		fuse_reply_err(req, -r);
@@ -889,6 +934,7 @@ static void op_removexattr(fuse_req_t req, fuse_ino_t ino, const char *name)
 
 static const struct fuse_lowlevel_ops svc_ops = {
 	.init = op_init,
+	.destroy = op_destroy,
 	.lookup = op_lookup,
 	.forget = op_forget,
 	.forget_multi = op_forget_multi,

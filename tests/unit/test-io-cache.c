@@ -314,6 +314,66 @@ static void test_reuse(const char *img)
 	TAP_EQ_INT(system(cmd), 0);
 }
 
+/* io_cache_pending(): the blocks the read pool must not pread from the device because the
+ * inner channel may still hold a newer copy of them. */
+static void test_pending(const char *img)
+{
+	static unsigned char buf[8 * BS];
+	io_channel io, plain = NULL;
+	char name[32];
+	int fd;
+
+	fd = open(img, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	TAP_OK(fd >= 0);
+	if (fd < 0)
+		return;
+	TAP_EQ_INT(ftruncate(fd, NBLOCKS * BS), 0);
+	/* unixfd_io_manager closes the fd with the channel: give it a copy. */
+	io = open_channel(dup(fd), SLOTS * BS);
+	TAP_OK(io != NULL);
+	if (!io) {
+		close(fd);
+		return;
+	}
+	fill(buf, sizeof(buf));
+	TAP_OK(!io_cache_pending(io, 0, NBLOCKS));
+	TAP_EQ_INT(io_channel_write_blk64(io, 10, 1, buf), 0);
+	TAP_OK(io_cache_pending(io, 10, 1));
+	TAP_OK(io_cache_pending(io, 5, 6));
+	TAP_OK(!io_cache_pending(io, 0, 10));
+	TAP_OK(!io_cache_pending(io, 11, 1));
+	/* File data too, and several blocks at once. */
+	io_cache_data(io, true);
+	TAP_EQ_INT(io_channel_write_blk64(io, 100, 8, buf), 0);
+	io_cache_data(io, false);
+	TAP_OK(io_cache_pending(io, 107, 1));
+	TAP_OK(!io_cache_pending(io, 108, 4));
+	/* Bytes: the blocks they touch. */
+	TAP_EQ_INT(io_channel_write_blk64(io, 50, -(BS + 1), buf), 0);
+	TAP_OK(io_cache_pending(io, 51, 1));
+	TAP_OK(!io_cache_pending(io, 52, 1));
+	TAP_EQ_INT(io_channel_flush(io), 0);
+	TAP_OK(!io_cache_pending(io, 0, NBLOCKS));
+	/* More writes than it remembers: every block counts until the next flush. */
+	for (unsigned int b = 0; b < 2 * 65; b += 2)
+		TAP_EQ_INT(io_channel_write_blk64(io, b, 1, buf), 0);
+	TAP_OK(io_cache_pending(io, 201, 1));
+	TAP_EQ_INT(io_channel_flush(io), 0);
+	TAP_OK(!io_cache_pending(io, 201, 1));
+	TAP_OK(!io_cache_pending(io, 0, 1));
+	io_channel_close(io);
+
+	/* Not our channel: nothing is known, so everything may be pending. */
+	snprintf(name, sizeof(name), "%d", fd);
+	TAP_EQ_INT(unixfd_io_manager->open(name, IO_FLAG_RW, &plain), 0);
+	if (plain) {
+		TAP_OK(io_cache_pending(plain, 0, 1));
+		io_channel_close(plain);
+	} else {
+		close(fd);
+	}
+}
+
 static long status_kib(const char *field)
 {
 	char line[256];
@@ -384,6 +444,7 @@ int main(void)
 		tap_skip_all("mkdtemp failed");
 	snprintf(img, sizeof(img), "%s/dev", dir);
 	test_model(img);
+	test_pending(img);
 	if (system("command -v mkfs.ext4 >/dev/null && command -v e2fsck >/dev/null") == 0) {
 		test_reuse(img);
 		test_bound(img);
