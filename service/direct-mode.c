@@ -73,11 +73,36 @@ static int direct_usage(void)
  * written, else read-only), ro, or rw (fail rather than fall back). */
 enum direct_rw { DIRECT_RW_DEFAULT, DIRECT_RW_RO, DIRECT_RW_RW };
 
+/*
+ * Option o if it is "NAME=N" (name given with its '='): 1 with *ret = N, a decimal from 0 to
+ * max; -EINVAL, said to the user, for anything else after the '='. 0: o is another option.
+ */
+static int direct_uint_opt(const char *o, const char *name, unsigned int max, const char *what,
+			   unsigned int *ret)
+{
+	size_t len = strlen(name);
+	unsigned long n;
+	char *end;
+
+	if (strncmp(o, name, len) != 0)
+		return 0;
+	errno = 0;
+	n = strtoul(o + len, &end, 10);
+	if (errno || end == o + len || *end || o[len] == '-' || n > max) {
+		log_error("Option '%s': give %s, 0 to %u", o, what, max);
+		return -EINVAL;
+	}
+	*ret = (unsigned int)n;
+	return 1;
+}
+
 static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *rw,
 				struct svc_fs_options *o_fs)
 {
 	_cleanup_free_ char *copy = strdup(list);
 	char *save = NULL;
+	unsigned int n;
+	int r;
 
 	if (!copy)
 		return -ENOMEM;
@@ -104,54 +129,30 @@ static int direct_add_user_opts(const char *list, char **opts, enum direct_rw *r
 			o_fs->writeback_cache = true;
 			continue;
 		}
-		/* Ours too: the block cache (io-cache.c). */
-		if (strncmp(o, "cache_size=", 11) == 0) {
-			char *end;
-			unsigned long mib;
-
-			errno = 0;
-			mib = strtoul(o + 11, &end, 10);
-			if (errno || end == o + 11 || *end || o[11] == '-' ||
-			    mib > SVC_CACHE_MAX_MIB) {
-				log_error("Option '%s': give the cache size in MiB, 0 to %u", o,
-					  SVC_CACHE_MAX_MIB);
-				return -EINVAL;
-			}
-			o_fs->cache_mib = (unsigned int)mib;
-			o_fs->no_cache = mib == 0;
-			continue;
+		/* Ours: the block cache (io-cache.c), how the session waits for requests
+		 * (session-io.c), the read pool (read-pool.h). */
+		r = direct_uint_opt(o, "cache_size=", SVC_CACHE_MAX_MIB, "the cache size in MiB",
+				    &n);
+		if (r > 0) {
+			o_fs->cache_mib = n;
+			o_fs->no_cache = n == 0;
 		}
-		/* Ours: how the session waits for requests (session-io.c). */
-		if (strncmp(o, "busy_poll=", 10) == 0) {
-			char *end;
-			unsigned long us;
-
-			errno = 0;
-			us = strtoul(o + 10, &end, 10);
-			if (errno || end == o + 10 || *end || o[10] == '-' || us > SVC_BUSY_POLL_MAX_US) {
-				log_error("Option '%s': give the busy-poll time in microseconds, 0 to %u",
-					  o, SVC_BUSY_POLL_MAX_US);
-				return -EINVAL;
-			}
-			o_fs->busy_poll_us = (unsigned int)us;
-			continue;
+		if (r == 0) {
+			r = direct_uint_opt(o, "busy_poll=", SVC_BUSY_POLL_MAX_US,
+					    "the busy-poll time in microseconds", &n);
+			if (r > 0)
+				o_fs->busy_poll_us = n;
 		}
-		/* Ours: the read pool (read-pool.h). */
-		if (strncmp(o, "read_threads=", 13) == 0) {
-			char *end;
-			unsigned long n;
-
-			errno = 0;
-			n = strtoul(o + 13, &end, 10);
-			if (errno || end == o + 13 || *end || o[13] == '-' ||
-			    n > SVC_READ_THREADS_MAX) {
-				log_error("Option '%s': give the number of read threads, 0 to %u",
-					  o, SVC_READ_THREADS_MAX);
-				return -EINVAL;
-			}
-			o_fs->read_threads = (unsigned int)n;
-			continue;
+		if (r == 0) {
+			r = direct_uint_opt(o, "read_threads=", SVC_READ_THREADS_MAX,
+					    "the number of read threads", &n);
+			if (r > 0)
+				o_fs->read_threads = n;
 		}
+		if (r < 0)
+			return r;
+		if (r > 0)
+			continue;
 		if (strncmp(o, "fsname=", 7) == 0 || strncmp(o, "subtype=", 8) == 0) {
 			log_error("Option '%s' is not allowed: fuse4fs sets it", o);
 			return -EINVAL;

@@ -2143,12 +2143,12 @@ static void suid_child(void *arg)
 	EQ(st_of(P("w/d")).st_mode, S_IFDIR | 02755);
 }
 
-static void suid_other_child(void *arg)
+/* Writes one byte at the start of the file arg names (another user's write, via as_user). */
+static void pwrite_child(void *arg)
 {
 	int fd;
 
-	(void)arg;
-	fd = OK(open(P("r"), O_WRONLY | O_CLOEXEC));
+	fd = OK(open(P("%s", (const char *)arg), O_WRONLY | O_CLOEXEC));
 	EQ(pwrite(fd, "z", 1, 0), 1);
 	close(fd);
 }
@@ -2186,18 +2186,18 @@ static void t_suid(void)
 	/* write by a non-owner with write permission clears them too */
 	OK(chown(P("r"), UID_A, GID_A));
 	OK(chmod(P("r"), 06777));
-	as_user(UID_B, GID_B, 0, NULL, suid_other_child, NULL);
+	as_user(UID_B, GID_B, 0, NULL, pwrite_child, "r");
 	EQ(st_of(P("r")).st_mode, S_IFREG | 0777);
 	/* setgid without group execute goes too when the writer is not in the file's group */
 	OK(chmod(P("r"), 02666));
-	as_user(UID_B, GID_B, 0, NULL, suid_other_child, NULL);
+	as_user(UID_B, GID_B, 0, NULL, pwrite_child, "r");
 	EQ(st_of(P("r")).st_mode, S_IFREG | 0666);
 	OK(chmod(P("r"), 02666));
 	as_user(UID_B, GID_B, 0, NULL, suid_other_truncate_child, NULL);
 	EQ(st_of(P("r")).st_mode, S_IFREG | 0666);
 	/* ... and stays for a writer in it */
 	OK(chmod(P("r"), 02666));
-	as_user(UID_B, GID_A, 0, NULL, suid_other_child, NULL);
+	as_user(UID_B, GID_A, 0, NULL, pwrite_child, "r");
 	EQ(st_of(P("r")).st_mode, S_IFREG | 02666);
 }
 
@@ -2213,16 +2213,6 @@ static bool has_caps(const char *path)
 	if (n < 0 && errno != ENODATA)
 		tap_line(false, "getxattr security.capability %s: %s", path, errname(errno));
 	return n >= 0;
-}
-
-static void caps_other_child(void *arg)
-{
-	int fd;
-
-	(void)arg;
-	fd = OK(open(P("c"), O_WRONLY | O_CLOEXEC));
-	EQ(pwrite(fd, "z", 1, 0), 1);
-	close(fd);
 }
 
 /*
@@ -2265,7 +2255,7 @@ static void t_caps(void)
 	/* a write by another user with write permission */
 	OK(chmod(P("c"), 0777));
 	OK(setxattr(P("c"), "security.capability", file_caps, sizeof(file_caps), 0));
-	as_user(UID_B, GID_B, 0, NULL, caps_other_child, NULL);
+	as_user(UID_B, GID_B, 0, NULL, pwrite_child, "c");
 	EQ(has_caps(P("c")), false);
 	/* reading and chmod keep them */
 	OK(setxattr(P("c"), "security.capability", file_caps, sizeof(file_caps), 0));
