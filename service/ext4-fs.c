@@ -452,10 +452,7 @@ static void ext4_block_alloc_stats(ext2_filsys fs, blk64_t blk, int inuse)
 
 static void ext4_block_alloc_stats_range(ext2_filsys fs, blk64_t blk, blk_t num, int inuse)
 {
-	struct svc_fs *sfs = fs->priv_data;
-
-	if (inuse < 0 && sfs)
-		read_pool_wait_idle(sfs->read_pool);
+	ext4_block_alloc_stats(fs, blk, inuse);
 }
 
 int svc_fs_open(int device_fd, const struct svc_fs_options *opts, struct svc_fs **ret,

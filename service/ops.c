@@ -756,8 +756,9 @@ static int do_setattr(struct svc_fs *sfs, fuse_ino_t node, const struct stat *at
 		sa.ctime = attr->st_ctim;
 	}
 
-	/* A truncate by someone without CAP_FSETID: the kernel sends no mode and leaves
-	 * clearing setuid/setgid to us (session-io.c). */
+	/* A truncate by someone without CAP_FSETID comes without a mode: clearing setuid/setgid
+	 * is left to us (session-io.c). A chown carries the flag too, with the mode the kernel
+	 * computed, which then stands (ext4_setattr()). */
 	if (svc_session_kill_suidgid() && (sa.valid & (EXT4_SET_SIZE | EXT4_SET_UID | EXT4_SET_GID)))
 		sa.valid |= EXT4_SET_KILL_SUIDGID;
 	sa.caller_gid = caller_gid;
