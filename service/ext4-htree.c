@@ -228,11 +228,53 @@ unmap:
 	return r;
 }
 
+/*
+ * The entries of leaf buf packed to its front in their order, each as long as its name
+ * needs, and name -> ino after them in the rest of [0, end). The caller checked that the
+ * entries are sound and that the name fits.
+ */
+static int dx_pack_insert(struct svc_fs *sfs, ext2_ino_t dir, char *buf, unsigned int end,
+			  const char *name, size_t name_len, ext2_ino_t ino, int ftype)
+{
+	ext2_filsys fs = sfs->fs;
+	_cleanup_free_ char *packed = calloc(1, end);
+	unsigned int pos, out = 0, rec_len;
+	struct ext2_dir_entry *nde;
+
+	if (!packed)
+		return -ENOMEM;
+	for (pos = 0; pos < end; pos += rec_len) {
+		struct ext2_dir_entry *de = (struct ext2_dir_entry *)(buf + pos);
+		unsigned int used;
+
+		if (ext2fs_get_rec_len(fs, de, &rec_len))
+			return ext4_corrupt(sfs, dir, "invalid directory entry length");
+		if (!de->inode)
+			continue;
+		used = EXT2_DIR_REC_LEN(ext2fs_dirent_name_len(de));
+		memcpy(packed + out, de, used);
+		if (ext2fs_set_rec_len(fs, used, (struct ext2_dir_entry *)(packed + out)))
+			return ext4_corrupt(sfs, dir, "invalid directory entry length");
+		out += used;
+	}
+	nde = (struct ext2_dir_entry *)(packed + out);
+	if (ext2fs_set_rec_len(fs, end - out, nde))
+		return ext4_corrupt(sfs, dir, "invalid directory entry length");
+	nde->inode = ino;
+	nde->name_len = 0;
+	ext2fs_dirent_set_name_len(nde, (int)name_len);
+	if (ext2fs_has_feature_filetype(fs->super))
+		ext2fs_dirent_set_file_type(nde, ftype);
+	memcpy(nde->name, name, name_len);
+	memcpy(buf, packed, end);
+	return 0;
+}
+
 int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_ino_t ino,
 		   int ftype, const struct ext4_dir_hint *hint)
 {
 	ext2_filsys fs = sfs->fs;
-	unsigned int bs = sfs->blocksize, need, end = bs, pos, rec_len;
+	unsigned int bs = sfs->blocksize, need, end = bs, pos, rec_len, in_use = 0;
 	size_t name_len = strlen(name);
 	struct ext2_inode_large inode;
 	_cleanup_free_ char *buf = NULL;
@@ -288,6 +330,7 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 		used = de->inode ? EXT2_DIR_REC_LEN(nl) : 0;
 		if (used > rec_len)
 			return ext4_corrupt(sfs, dir, "directory entry name longer than the entry");
+		in_use += used;
 		if (rec_len - used < need)
 			continue;
 		if (used) {
@@ -307,5 +350,20 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 		memcpy(nde->name, name, name_len);
 		return ext4_write_dir_leaf(sfs, dir, inode.i_generation, pblk, buf);
 	}
-	return 1;
+	/*
+	 * No one gap holds the name, but the leaf's free space together does: pack the entries
+	 * and put the name after them (the kernel packs the halves when it splits). Such a leaf
+	 * must not reach libext2fs 1.47.0's split: dx_split_leaf() weighs each entry by its
+	 * rec_len, slack and all, and when that moves every entry to the new block, the old one
+	 * keeps a copy of the first, stretched over the block. That name then sits in two
+	 * leaves (e2fsck: "ref count is 1, should be 2"), and a rename of it removes one copy
+	 * and leaves the other as a second name. A leaf that split would empty always has room
+	 * for the name once packed: more than a name's worth of it is slack or free entries.
+	 */
+	if (end - in_use < need)
+		return 1;
+	r = dx_pack_insert(sfs, dir, buf, end, name, name_len, ino, ftype);
+	if (r < 0)
+		return r;
+	return ext4_write_dir_leaf(sfs, dir, inode.i_generation, pblk, buf);
 }

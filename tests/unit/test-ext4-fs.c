@@ -204,6 +204,160 @@ static void dx_inserts(const char *img)
 	TAP_EQ_INT(svc_fs_close(fs), 0);
 }
 
+/* A 250-byte name, distinct for each i, that needs a 260-byte entry (261 with extra). */
+static void long_name(char *buf, char tag, unsigned int i, unsigned int extra)
+{
+	snprintf(buf, 256, "%c%04u%.*s", tag, i, 245 + extra,
+		 "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+		 "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+		 "zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz"
+		 "zzzzzzzzzzzzzzzzzzzz");
+}
+
+static uint32_t name_hash(struct svc_fs *fs, const char *name)
+{
+	int version = fs->fs->super->s_def_hash_version;
+	ext2_dirhash_t h = 0, minor;
+
+	if (fs->unsigned_hash)
+		version += EXT2_HASH_LEGACY_UNSIGNED;
+	(void)ext2fs_dirhash2(version, name, (int)strlen(name), NULL, 0, fs->hash_seed, &h, &minor);
+	return h;
+}
+
+/*
+ * A leaf whose free space is in pieces, none big enough for the new name, all together
+ * enough: [a free entry of 248][A: 260 used + 244 slack][B: 260], 1 KiB blocks with checksum
+ * tails, A's hash below B's. libext2fs 1.47.0's split weighs A at 504 bytes and B at 260 and
+ * moves both to the new block, leaving a stretched copy of A in the old one: A in two
+ * leaves, which e2fsck (run by the caller) reports. ext4_dx_insert() packs the leaf instead:
+ * the name goes in, the directory does not grow, and every name is found.
+ */
+static void dx_fragmented_leaf(const char *img)
+{
+	struct ext4_cred cred = { .uid = 0, .gid = 0, .umask = 022 };
+	char names[24][256], a[256], b[256], n[256];
+	struct ext2_inode_large dinode;
+	struct svc_fs *fs = NULL;
+	ext2_ino_t d, ino, found, ino_a = 0, ino_b = 0, ino_n = 0;
+	uint64_t leaf = UINT64_MAX, lblk, size_before;
+	char *buf = NULL;
+	unsigned int bad = 0, in_leaf = 0;
+	blk64_t pblk = 0;
+	int fd;
+
+	fs = open_image_rw(img, &fd);
+	if (!fs)
+		return;
+	TAP_EQ_INT(ext4_mkdir(fs, EXT2_ROOT_INO, "frag", 0755, &cred, &d), 0);
+	for (unsigned int i = 0; i < 24; i++) {
+		long_name(names[i], 'p', i, 0);
+		if (ext4_mknod(fs, d, names[i], S_IFREG | 0644, 0, &cred, &ino) != 0)
+			bad++;
+	}
+	TAP_EQ_INT(bad, 0);
+	TAP_EQ_INT(ext4_inode_read(fs, d, &dinode), 0);
+	TAP_EQ_INT(!!(dinode.i_flags & EXT2_INDEX_FL), 1);
+	/* A leaf of two or more of the names keeps two of them; the others in it go. */
+	for (unsigned int i = 0; i < 24 && leaf == UINT64_MAX; i++) {
+		uint64_t li;
+		unsigned int same = 0;
+
+		if (ext4_dir_locate(fs, d, names[i], &found, &li) != 0)
+			continue;
+		for (unsigned int j = 0; j < 24; j++)
+			if (ext4_dir_locate(fs, d, names[j], &found, &lblk) == 0 && lblk == li)
+				same++;
+		if (same >= 2)
+			leaf = li;
+	}
+	for (unsigned int i = 0; i < 24; i++) {
+		if (ext4_dir_locate(fs, d, names[i], &found, &lblk) != 0 || lblk != leaf)
+			continue;
+		if (in_leaf == 0) {
+			memcpy(a, names[i], sizeof(a));
+			ino_a = found;
+		} else if (in_leaf == 1) {
+			memcpy(b, names[i], sizeof(b));
+			ino_b = found;
+		} else if (ext4_unlink(fs, d, names[i]) != 0) {
+			bad++;
+		}
+		in_leaf++;
+	}
+	TAP_EQ_INT(bad, 0);
+	TAP_EQ_INT(in_leaf >= 2, 1);
+	if (in_leaf < 2)
+		goto out;
+	if (name_hash(fs, a) > name_hash(fs, b)) {
+		char t[256];
+		ext2_ino_t ti = ino_a;
+
+		memcpy(t, a, sizeof(t));
+		memcpy(a, b, sizeof(a));
+		memcpy(b, t, sizeof(b));
+		ino_a = ino_b;
+		ino_b = ti;
+	}
+	/* A new name of 251 bytes (a 260-byte entry) whose home is that leaf. */
+	for (unsigned int i = 0; i < 100000; i++) {
+		long_name(n, 'n', i, 1);
+		if (ext4_dir_home_leaf(fs, d, n, &lblk) == 0 && lblk == leaf)
+			break;
+		n[0] = '\0';
+	}
+	TAP_EQ_INT(n[0] != '\0', 1);
+	if (n[0] == '\0')
+		goto out;
+
+	TAP_EQ_INT(ext4_inode_read(fs, d, &dinode), 0);
+	size_before = ext4_inode_size(fs, &dinode);
+	TAP_EQ_INT(ext4_dir_read_leaf(fs, d, &dinode, leaf, &pblk, &buf), 0);
+	if (!buf)
+		goto out;
+	{
+		struct ext2_dir_entry *de;
+		const struct {
+			const char *name;
+			ext2_ino_t ino;
+			unsigned int off, rec_len;
+		} lay[] = { { NULL, 0, 0, 248 }, { a, ino_a, 248, 504 }, { b, ino_b, 752, 260 } };
+
+		memset(buf, 0, 1012);
+		for (unsigned int i = 0; i < 3; i++) {
+			de = (struct ext2_dir_entry *)(buf + lay[i].off);
+			de->inode = lay[i].ino;
+			(void)ext2fs_set_rec_len(fs->fs, lay[i].rec_len, de);
+			if (lay[i].name) {
+				ext2fs_dirent_set_name_len(de, (int)strlen(lay[i].name));
+				ext2fs_dirent_set_file_type(de, EXT2_FT_REG_FILE);
+				memcpy(de->name, lay[i].name, strlen(lay[i].name));
+			}
+		}
+		TAP_EQ_INT(ext2fs_write_dir_block4(fs->fs, pblk, buf, 0, d), 0);
+		ext4_dir_changed(fs, d);
+	}
+	TAP_EQ_INT(ext4_mknod(fs, d, n, S_IFREG | 0644, 0, &cred, &ino_n), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, d, a, &found), 0);
+	TAP_EQ_INT(found, ino_a);
+	TAP_EQ_INT(ext4_dir_lookup(fs, d, b, &found), 0);
+	TAP_EQ_INT(found, ino_b);
+	TAP_EQ_INT(ext4_dir_locate(fs, d, n, &found, &lblk), 0);
+	TAP_EQ_INT(found, ino_n);
+	TAP_EQ_INT(lblk, leaf);
+	TAP_EQ_INT(ext4_inode_read(fs, d, &dinode), 0);
+	TAP_EQ_INT(ext4_inode_size(fs, &dinode), size_before);
+	/* And the rename that turned the copy into a second name: A leaves, A-r arrives. */
+	memcpy(n, a, strlen(a));
+	memcpy(n + strlen(a), "r", 2);
+	TAP_EQ_INT(ext4_rename(fs, d, a, d, n, 0), 0);
+	TAP_EQ_INT(ext4_dir_lookup(fs, d, a, &found), -ENOENT);
+out:
+	free(buf);
+	TAP_EQ_INT(svc_fs_close(fs), 0);
+	close(fd);
+}
+
 static int run(const char *fmt, const char *arg)
 {
 	char cmd[1024];
@@ -538,6 +692,13 @@ int main(void)
 		       "grep -Eq 'Hash 0x[0-9a-f]*[13579bdf],' #%s",
 		       path),
 		   0);
+	snprintf(path, sizeof(path), "%s.frag", img);
+	TAP_EQ_INT(run("mkfs.ext4 -q -F -b 1024 -O metadata_csum "
+		       "-E hash_seed=0123abcd-1111-2222-3333-444455556666 %s 8M >/dev/null #%s",
+		       path),
+		   0);
+	dx_fragmented_leaf(path);
+	TAP_EQ_INT(run("e2fsck -fn %s >/dev/null 2>&1 #%s", path), 0);
 	snprintf(path, sizeof(path), "%s.nofiletype", img);
 	TAP_EQ_INT(run("mkfs.ext4 -q -F -b 1024 -O ^filetype %s 8M >/dev/null #%s", path), 0);
 	filetype_off(path);
