@@ -3007,6 +3007,65 @@ static void t_fill(void)
 	OK(mkdir(P("dir-after"), 0755));
 }
 
+/*
+ * A full filesystem without fsync: every ENOSPC reaches the writer, from write() or at the
+ * latest from close(). The kernel's ext4 reserves blocks in write(); with the FUSE writeback
+ * cache (fuse4fs -o writeback_cache) write() lands in the page cache and close() writes the
+ * file back and reports what failed. Whatever was reported written and closed is all there.
+ * Small images only (--only fill-close), like fill.
+ */
+static void t_fill_close(void)
+{
+	static unsigned char buf[1 << 20];
+	int files, err = 0, at_close = 0, fd, last_whole = -1;
+	long long sizes[4096];
+
+	memset(buf, 0x3c, sizeof(buf));
+	for (files = 0; !err && files < 4096; files++) {
+		fd = open(P("c%05d", files), O_CREAT | O_WRONLY | O_CLOEXEC, 0644);
+		if (fd < 0) {
+			err = errno;
+			break;
+		}
+		sizes[files] = 0;
+		for (int i = 0; i < 4 && !err; i++) {
+			ssize_t n = write(fd, buf, sizeof(buf));
+
+			if (n < 0)
+				err = errno;
+			else
+				sizes[files] += n;
+		}
+		if (close(fd) < 0 && !err) {
+			err = errno;
+			at_close = 1;
+		}
+		if (!err)
+			last_whole = files;
+	}
+	diag("%d files written and closed whole, then %s%s", last_whole + 1, errname(err),
+	     at_close ? " from close()" : "");
+	tap_line(err == ENOSPC, "filling without fsync ends in ENOSPC (got %s)", errname(err));
+	if (writeback_cache)
+		tap_line(at_close, "with the writeback cache, close() reports it");
+	/* every file written and closed without an error holds what was written */
+	for (int i = 0; i <= last_whole; i++) {
+		unsigned char got[4096];
+		struct stat st = st_of(P("c%05d", i));
+
+		EQ(st.st_size, sizes[i]);
+		fd = open(P("c%05d", i), O_RDONLY | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		EQ(pread(fd, got, sizeof(got), sizes[i] - (off_t)sizeof(got)), (ssize_t)sizeof(got));
+		TRUE(got[0] == 0x3c && got[sizeof(got) - 1] == 0x3c);
+		close(fd);
+	}
+	for (int i = 0; i <= files && i < 4096; i++)
+		unlink(P("c%05d", i));
+	sync();
+}
+
 /* ============================ runner ========================================================= */
 
 struct test {
@@ -3058,6 +3117,7 @@ static const struct test tests[] = {
 	{ "tmpfile", t_tmpfile },
 	{ "bigdir", t_bigdir, true },
 	{ "fill", t_fill, true },
+	{ "fill-close", t_fill_close, true },
 };
 
 static bool selected(const char *only, const char *name)
@@ -3135,7 +3195,7 @@ int main(int argc, char **argv)
 		if (!selected(only, T->name) || (T->slow && !want_slow && !only))
 			continue;
 		/* filling the filesystem is for small images only: by name */
-		if (T->fn == t_fill && !(only && selected(only, "fill")))
+		if ((T->fn == t_fill || T->fn == t_fill_close) && !(only && selected(only, T->name)))
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", base_dir, T->name);
 		if (T->fn != t_bigdir && mkdir(path, 0755) < 0) {

@@ -130,21 +130,30 @@ fi
 # A full filesystem, small images: ENOSPC, exact counts afterwards, e2fsck clean.  As root and
 # as the test user (who may not take the reserved blocks).
 if want enospc; then
-	step "ENOSPC: filling a 64 MiB filesystem, the kernel and fuse4fs, as root and as $F4_TEST_USER"
-	fill_round() { # LABEL kernel|direct root|user
+	step "ENOSPC: filling a 64 MiB filesystem, the kernel and fuse4fs, as root and as $F4_TEST_USER, and with the writeback cache"
+	fill_round() { # LABEL kernel|direct root|user [writeback]
 		local label=$1 how=$2 who=$3 img=$F4_WORK/$1.img mnt=$F4_WORK/mnt-$1 runner=()
+		local opts=allow_other flag= only=fill,fill-close
+		# fill counts what write() accepted as written: with the writeback cache a write()
+		# that succeeded can still fail at write-back (reported by fsync and close).
+		if [[ ${4:-} == writeback ]]; then
+			opts+=,writeback_cache
+			flag=--writeback-cache
+			only=fill-close
+		fi
 		rw_mkimage "$img" 4096 64M
 		if [[ $how == kernel ]]; then
 			kernel_mount_rw "$img" "$mnt"
 		else
-			direct_mount_rw "$label" "$img" "$mnt" allow_other || return 0
+			direct_mount_rw "$label" "$img" "$mnt" "$opts" || return 0
 		fi
 		mkdir "$mnt/conf"
 		if [[ $who == user ]]; then
 			chown "$F4_TEST_UID:$F4_TEST_GID" "$mnt/conf"
 			runner=(as_user)
 		fi
-		run_tap "$label" "$F4_WORK/$label.tap" "${runner[@]}" "$CONFORMANCE" --only fill "$mnt/conf" || true
+		run_tap "$label" "$F4_WORK/$label.tap" "${runner[@]}" "$CONFORMANCE" ${flag:+"$flag"} \
+			--only "$only" "$mnt/conf" || true
 		if [[ $how == kernel ]]; then
 			kernel_umount "$mnt"
 		else
@@ -160,6 +169,8 @@ if want enospc; then
 	fill_round fill-kernel-user kernel user
 	fill_round fill-direct-root direct root
 	fill_round fill-direct-user direct user
+	# With the writeback cache write() cannot see ENOSPC; close() must (fill-close).
+	fill_round fill-direct-writeback direct root writeback
 fi
 
 # Mount options: atime policies as the kernel applies them, ro, and remount.
