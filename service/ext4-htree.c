@@ -228,6 +228,18 @@ unmap:
 	return r;
 }
 
+/* Entry nde (its rec_len already set) names ino. */
+static void dx_set_entry(ext2_filsys fs, struct ext2_dir_entry *nde, const char *name,
+			 size_t name_len, ext2_ino_t ino, int ftype)
+{
+	nde->inode = ino;
+	nde->name_len = 0;
+	ext2fs_dirent_set_name_len(nde, (int)name_len);
+	if (ext2fs_has_feature_filetype(fs->super))
+		ext2fs_dirent_set_file_type(nde, ftype);
+	memcpy(nde->name, name, name_len);
+}
+
 /*
  * The entries of leaf buf packed to its front in their order, each as long as its name
  * needs, and name -> ino after them in the rest of [0, end). The caller checked that the
@@ -260,12 +272,7 @@ static int dx_pack_insert(struct svc_fs *sfs, ext2_ino_t dir, char *buf, unsigne
 	nde = (struct ext2_dir_entry *)(packed + out);
 	if (ext2fs_set_rec_len(fs, end - out, nde))
 		return ext4_corrupt(sfs, dir, "invalid directory entry length");
-	nde->inode = ino;
-	nde->name_len = 0;
-	ext2fs_dirent_set_name_len(nde, (int)name_len);
-	if (ext2fs_has_feature_filetype(fs->super))
-		ext2fs_dirent_set_file_type(nde, ftype);
-	memcpy(nde->name, name, name_len);
+	dx_set_entry(fs, nde, name, name_len, ino, ftype);
 	memcpy(buf, packed, end);
 	return 0;
 }
@@ -342,12 +349,7 @@ int ext4_dx_insert(struct svc_fs *sfs, ext2_ino_t dir, const char *name, ext2_in
 		} else {
 			nde = de;
 		}
-		nde->inode = ino;
-		nde->name_len = 0;
-		ext2fs_dirent_set_name_len(nde, (int)name_len);
-		if (ext2fs_has_feature_filetype(fs->super))
-			ext2fs_dirent_set_file_type(nde, ftype);
-		memcpy(nde->name, name, name_len);
+		dx_set_entry(fs, nde, name, name_len, ino, ftype);
 		return ext4_write_dir_leaf(sfs, dir, inode.i_generation, pblk, buf);
 	}
 	/*
