@@ -68,7 +68,7 @@ direct_round() { # direct_round LABEL TREE IMG [OPTIONS]
 		# Not the server's doing: another mount namespace (someone's container or unshare
 		# on this machine) copied the mount and keeps its connection alive.
 		log "[$label] warning: the FUSE connection outlived our unmount; aborting it"
-		echo 1 2>/dev/null >"/sys/fs/fuse/connections/$conn/abort" || true
+		echo 1 2>/dev/null >"$F4_FUSECTL/$conn/abort" || true
 		wait_pid_gone "$pid" 10 || fail "[$label] server still running after the abort"
 	else
 		fail "[$label] server still running 10 s after the unmount"

@@ -126,14 +126,6 @@ dump_threads() {
 		sed 's/^/    /' "$t/stack" >&2 2>/dev/null || true
 	done
 }
-# conn_alive N: whether the kernel still has FUSE connection N (fusectl, mounted if needed).
-conn_alive() {
-	local dir=/sys/fs/fuse/connections
-	[[ -n $1 ]] || return 1
-	grep -q " $dir fusectl " /proc/self/mounts || mount -t fusectl fusectl "$dir" 2>/dev/null ||
-		return 1
-	[[ -d $dir/$1 ]]
-}
 journal() { ct journalctl --no-pager -q -o cat "$@" 2>/dev/null || true; }
 # wait_journal PATTERN [SECONDS]: until a fuse4fs log line matches (journald may lag a little).
 wait_journal() {
@@ -236,12 +228,12 @@ if mount_new "$F4_WORK/mnt"; then
 	as_user "$H" -u "$F4_WORK/mnt" >/dev/null 2>&1 || fail "fuservicemount -u $F4_WORK/mnt failed"
 	if wait_pid_gone "$SERVER" 10; then
 		pass "its server exits after the unmount"
-	elif conn_alive "${MNT_DEV#*:}"; then
+	elif f4_conn_alive "${MNT_DEV#*:}"; then
 		# Someone's unshare or container copied the mount table while this was mounted:
 		# the copy keeps the connection, and so the server, alive. Not the sandbox's doing.
 		log "warning: the FUSE connection outlived the unmount (the mount lives on in another mount namespace); aborting it"
 		dump_threads "$SERVER" "$MNT_DEV"
-		echo 1 >"/sys/fs/fuse/connections/${MNT_DEV#*:}/abort"
+		echo 1 >"$F4_FUSECTL/${MNT_DEV#*:}/abort"
 		check "its server exits once its connection is aborted" wait_pid_gone "$SERVER" 10
 	else
 		fail "its server still runs 10 s after the unmount, its connection gone:"

@@ -149,6 +149,22 @@ is_mounted() { # is_mounted PATH (exact mount point, as /proc/mounts spells it)
 mount_fstype() {
 	awk -v m="$1" '$2 == m { t = $3 } END { if (t == "") exit 1; print t }' /proc/self/mounts
 }
+# The kernel's FUSE control filesystem, where a connection can be seen and aborted. Mounted
+# only if the machine has not, and then unmounted when the test ends: a test leaves no mount.
+F4_FUSECTL=/sys/fs/fuse/connections
+f4_fusectl() {
+	grep -q " $F4_FUSECTL fusectl " /proc/self/mounts && return 0
+	mount -t fusectl fusectl "$F4_FUSECTL" 2>/dev/null || return 1
+	defer "umount '$F4_FUSECTL'"
+}
+
+# Whether the kernel still has FUSE connection N: a superblock that another mount namespace
+# still holds (someone's unshare or container copied the mount table while it was mounted)
+# keeps the connection, and so the server, alive after our unmount.  Not the server's fault.
+f4_conn_alive() { # f4_conn_alive N
+	[[ -n $1 ]] && f4_fusectl && [[ -d $F4_FUSECTL/$1 ]]
+}
+
 # Deferred by whoever mounts: lazily detach whatever is still mounted at PATH.
 f4_umount_if_mounted() {
 	local mnt=$1

@@ -102,16 +102,6 @@ direct_mount_rw() { # direct_mount_rw LABEL IMG MNT [EXTRA_OPTS]
 	pass "[$label] fuse4fs -o $opts mounted $img"
 }
 
-# Whether the kernel still has FUSE connection N: a superblock that another mount namespace
-# still holds (someone's unshare or container copied the mount table while it was mounted)
-# keeps the connection, and so the server, alive after our unmount.  Not the server's fault.
-f4_conn_alive() { # f4_conn_alive N
-	local dir=/sys/fs/fuse/connections
-	[[ -n $1 ]] || return 1
-	grep -q " $dir fusectl " /proc/self/mounts || mount -t fusectl fusectl "$dir" 2>/dev/null || return 1
-	[[ -d $dir/$1 ]]
-}
-
 # What a stuck server is doing: kernel wait channels always, user stacks when gdb is there.
 f4_show_stacks() { # f4_show_stacks PID [MOUNTPOINT]
 	local pid=$1 t p
@@ -149,7 +139,7 @@ direct_umount() { # direct_umount LABEL MNT
 	elif f4_conn_alive "${F4_FUSE_CONN:-}"; then
 		log "[$label] warning: the FUSE connection outlived our unmount (its mount lives on in another mount namespace); aborting it"
 		f4_show_stacks "$F4_SERVER_PID" "$mnt"
-		echo 1 2>/dev/null >"/sys/fs/fuse/connections/$F4_FUSE_CONN/abort" || true
+		echo 1 2>/dev/null >"$F4_FUSECTL/$F4_FUSE_CONN/abort" || true
 		wait_pid_gone "$F4_SERVER_PID" 10 || f4_kill_pid "$F4_SERVER_PID"
 		wait "$F4_SERVER_PID" 2>/dev/null || true
 	else
